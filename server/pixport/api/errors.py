@@ -1,0 +1,91 @@
+"""Domain errors → gRPC status with google.rpc details (BadRequest, ErrorInfo, QuotaFailure)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import NoReturn
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from pixport.domain.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    Unauthenticated,
+)
+
+log = logging.getLogger(__name__)
+ERROR_DOMAIN = "pixport"
+
+_CODES: list[tuple[type[DomainError], grpc.StatusCode, int, str]] = [
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
+    (NotFound, grpc.StatusCode.NOT_FOUND, code_pb2.NOT_FOUND, "NOT_FOUND"),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, code_pb2.UNAUTHENTICATED, "UNAUTHENTICATED"),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, "PERMISSION_DENIED"),
+    (QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, "USAGE_LIMIT_EXCEEDED"),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
+]
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def status_for(error: DomainError) -> tuple[grpc.StatusCode, status_pb2.Status, list[tuple[str, str]]]:
+    status_code, rpc_code, reason = next(
+        ((code, rpc, why) for error_type, code, rpc, why in _CODES if isinstance(error, error_type)),
+        (grpc.StatusCode.INTERNAL, code_pb2.INTERNAL, "INTERNAL"),
+    )
+    status = status_pb2.Status(code=rpc_code, message=error.message)
+    status.details.append(_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)))
+    headers: list[tuple[str, str]] = []
+    if isinstance(error, InvalidArgument):
+        bad_request = error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in error.violations
+        ])
+        status.details.append(_pack(bad_request))
+    elif isinstance(error, QuotaExceeded):
+        status.details.append(_pack(error_details_pb2.QuotaFailure(violations=[
+            error_details_pb2.QuotaFailure.Violation(subject="images-per-day", description=error.message)
+        ])))
+        status.details.append(_pack(error_details_pb2.RetryInfo(
+            retry_delay={"seconds": error.retry_after_seconds}
+        )))
+        headers.append(("retry-after", str(error.retry_after_seconds)))
+    elif isinstance(error, Unauthenticated):
+        headers.append(("www-authenticate", 'Bearer realm="pixport", Token realm="pixport"'))
+    return status_code, status, headers
+
+
+async def abort(context: grpc.aio.ServicerContext, error: DomainError) -> NoReturn:  # type: ignore[type-arg]
+    status_code, status, headers = status_for(error)
+    await context.abort(
+        status_code, error.message,
+        trailing_metadata=(*headers, ("grpc-status-details-bin", status.SerializeToString())),  # type: ignore[arg-type]
+    )
+    raise AssertionError("unreachable")  # context.abort raises
+
+
+@asynccontextmanager
+async def domain_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:  # type: ignore[type-arg]
+    """Map domain errors to statuses; anything unexpected becomes INTERNAL without internals."""
+    try:
+        yield
+    except grpc.aio.AbortError:
+        raise
+    except DomainError as error:
+        await abort(context, error)
+    except Exception:
+        log.exception("unexpected error serving a request")
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
+

@@ -1,0 +1,58 @@
+"""pixport.v1.ImageService: image records and their bytes (streamed google.api.HttpBody)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+from google.api import httpbody_pb2
+
+from pixport.api import convert
+from pixport.api.auth import authenticate
+from pixport.api.context import ApiContext
+from pixport.api.errors import domain_errors
+from pixport.blobs import BlobStore
+from pixport.domain.errors import NotFound
+from pixport.domain.images import Images
+from pixport.v1 import image_pb2, image_service_pb2, image_service_pb2_grpc
+
+Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
+CHUNK_SIZE = 256 * 1024
+
+
+class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
+    def __init__(self, api: ApiContext, images: Images, blobs: BlobStore) -> None:
+        self._api = api
+        self._images = images
+        self._blobs = blobs
+
+    async def GetImage(
+        self, request: image_service_pb2.GetImageRequest, context: Context
+    ) -> image_pb2.Image:
+        async with domain_errors(context):
+            principal = await authenticate(context, self._api.authenticator)
+            record = await self._images.get(principal, request.media_id)
+        return convert.image(record, self._api.urls(context))
+
+    async def GetImageRendition(
+        self, request: image_service_pb2.GetImageRenditionRequest, context: Context
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        async with domain_errors(context):
+            location = await self._images.locate(request.media_id, request.rendition, request.v)
+            if not self._blobs.exists(location.key):
+                raise NotFound(f"the bytes of image {request.media_id!r} are not available")
+        headers = [("etag", f'"{location.key[:32]}"'), ("cache-control", location.cache_control)]
+        if location.mime_type == "image/svg+xml":
+            headers.append(("content-security-policy", "sandbox; default-src 'none'; style-src 'unsafe-inline'"))
+        await context.send_initial_metadata(headers)
+        chunks: Iterator[bytes] = self._blobs.read_chunks(location.key, CHUNK_SIZE)
+        first = True
+        while True:
+            chunk = await asyncio.to_thread(next, chunks, b"")
+            if not chunk and not first:
+                return
+            yield httpbody_pb2.HttpBody(content_type=location.mime_type if first else "", data=chunk)
+            first = False
+            if not chunk:
+                return

@@ -1,0 +1,30 @@
+"""pixport.v1.ReadinessService: the edge's `/ready`, true only when the database answers."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+import grpc
+
+from pixport.store.db import ping
+from pixport.v1 import readiness_service_pb2, readiness_service_pb2_grpc
+
+Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
+
+
+class ReadinessServicer(readiness_service_pb2_grpc.ReadinessServiceServicer):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def GetReadiness(
+        self, request: readiness_service_pb2.GetReadinessRequest, context: Context
+    ) -> readiness_service_pb2.Readiness:
+        started = time.perf_counter()
+        try:
+            await ping(self._pool)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
+        return readiness_service_pb2.Readiness(
+            ready=True, database_latency_ms=round((time.perf_counter() - started) * 1000, 3)
+        )

@@ -1,0 +1,116 @@
+"""Batch import use cases: create, read, list, cancel. Knows nothing of gRPC or SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from pixport.domain.auth import READ_SCOPE, WRITE_SCOPE, Principal
+from pixport.domain.batch import BatchRequest, validate_batch
+from pixport.domain.errors import FieldViolation, InvalidArgument, NotFound
+from pixport.domain.ids import looks_like_id, new_job_id
+from pixport.domain.records import JobEvent, JobView
+
+if TYPE_CHECKING:
+    from pixport.store.jobs import JobStore
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+def encode_page_token(created_at: datetime, job_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), job_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        created_at, job_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(created_at), str(job_id)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidArgument([FieldViolation("pageToken", "is not a token returned by a previous call")]) from None
+
+
+class ImportJobs:
+    def __init__(self, jobs: JobStore) -> None:
+        self._jobs = jobs
+
+    async def create(self, principal: Principal, request: BatchRequest) -> str:
+        principal.require(WRITE_SCOPE)
+        batch = validate_batch(request)
+        return await self._jobs.create_job(new_job_id(), principal.organization_id, batch)
+
+    async def get(self, principal: Principal, job_id: str, *, with_items: bool = True) -> JobView:
+        principal.require(READ_SCOPE)
+        if not job_id:
+            raise InvalidArgument([FieldViolation("id", "is required")])
+        # Unknown, malformed and other organisations' ids all read the same: not found.
+        job = await self._jobs.get_job(principal.organization_id, job_id, with_items=with_items) \
+            if looks_like_id(job_id) else None
+        if job is None:
+            raise NotFound(f"import job {job_id[:64]!r} not found")
+        return job
+
+    async def list(
+        self, principal: Principal, *, page_size: int, page_token: str, with_items: bool
+    ) -> tuple[list[JobView], str]:
+        principal.require(READ_SCOPE)
+        if page_size < 0:
+            raise InvalidArgument([FieldViolation("pageSize", "must not be negative")])
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        before = decode_page_token(page_token) if page_token else None
+        jobs = await self._jobs.list_jobs(
+            principal.organization_id, limit=size + 1, before=before, with_items=with_items
+        )
+        next_token = ""
+        if len(jobs) > size:
+            jobs = jobs[:size]
+            next_token = encode_page_token(jobs[-1].started_at, jobs[-1].id)
+        return jobs, next_token
+
+    async def cancel(self, principal: Principal, job_id: str) -> JobView:
+        principal.require(WRITE_SCOPE)
+        if not looks_like_id(job_id) or not await self._jobs.cancel_job(principal.organization_id, job_id):
+            raise NotFound(f"import job {job_id[:64]!r} not found")
+        return await self.get(principal, job_id)
+
+    async def events_after(self, job_id: str, after_sequence: int) -> list[JobEvent]:
+        return await self._jobs.events_after(job_id, after_sequence)
+
+
+class EventSource(Protocol):
+    def subscribe(self, job_id: str) -> AbstractContextManager[asyncio.Event]: ...
+
+
+async def watch(
+    jobs: ImportJobs, source: EventSource, principal: Principal, job_id: str, after_sequence: int
+) -> AsyncIterator[JobEvent]:
+    """The job's state (when starting from 0), then each log entry after it as it is committed,
+    ending after the final one. Resuming from a sequence gives no duplicates and no gaps."""
+    if after_sequence < 0:
+        raise InvalidArgument([FieldViolation("afterSequence", "must not be negative")])
+    job = await jobs.get(principal, job_id, with_items=after_sequence == 0)
+    with source.subscribe(job.id) as wake:
+        last = after_sequence
+        if after_sequence == 0:
+            job = await jobs.get(principal, job_id)  # re-read after subscribing: nothing can fall between
+            yield JobEvent(job.id, job.last_sequence, "snapshot", {}, datetime.now(UTC), snapshot=job)
+            if job.finished:
+                return
+            last = job.last_sequence
+        elif job.finished and after_sequence >= job.last_sequence:
+            return
+        while True:
+            wake.clear()
+            for event in await jobs.events_after(job.id, last):
+                yield event
+                last = event.sequence
+                if event.final:
+                    return
+            await wake.wait()

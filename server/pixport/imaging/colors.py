@@ -1,0 +1,62 @@
+"""Dominant colours and the grayscale test, both from a small copy (never the full image)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from PIL import Image
+
+from pixport.imaging.types import Color
+
+SAMPLE_SIZE = 64
+PALETTE_SIZE = 8
+_MIN_PERCENT = 1.0
+_GRAY_TOLERANCE = 6  # JPEG chroma rounding leaves a gray photo a few levels off between channels
+
+
+def sample(image: Image.Image) -> Image.Image:
+    """A copy at most SAMPLE_SIZE on its longest side, in RGBA, for colour statistics."""
+    small = image.copy()
+    small.thumbnail((SAMPLE_SIZE, SAMPLE_SIZE), Image.Resampling.BILINEAR)
+    return small.convert("RGBA")
+
+
+def dominant_colors(small: Image.Image) -> tuple[Color, ...]:
+    """Up to PALETTE_SIZE colours, largest first, each at least 1% of the visible pixels."""
+    pixels = np.asarray(small.convert("RGBA")).reshape(-1, 4)
+    visible = pixels[pixels[:, 3] >= 128][:, :3]
+    if len(visible) == 0:
+        return ()
+    strip = Image.fromarray(np.ascontiguousarray(visible.reshape(1, -1, 3)), "RGB")
+    quantised = strip.quantize(colors=PALETTE_SIZE, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    palette = quantised.getpalette() or []
+    indices, index_counts = np.unique(np.asarray(quantised), return_counts=True)
+    counts: Counter[str] = Counter()
+    for index, count in zip(indices.tolist(), index_counts.tolist(), strict=True):
+        red, green, blue = palette[index * 3 : index * 3 + 3]
+        counts[f"#{red:02X}{green:02X}{blue:02X}"] += count  # merges palette entries that round alike
+    total = len(visible)
+    colors = [
+        Color(hex=hex_code, percent=round(100 * count / total, 1))
+        for hex_code, count in counts.most_common()
+        if 100 * count / total >= _MIN_PERCENT
+    ]
+    return _cap_total(colors)
+
+
+def _cap_total(colors: list[Color]) -> tuple[Color, ...]:
+    # Rounding each share can push the sum to 100.1; take the excess off the largest.
+    excess = round(sum(color.percent for color in colors) - 100, 1)
+    if colors and excess > 0:
+        colors[0] = Color(hex=colors[0].hex, percent=round(colors[0].percent - excess, 1))
+    return tuple(colors)
+
+
+def is_grayscale(small: Image.Image) -> bool:
+    pixels = np.asarray(small.convert("RGBA")).reshape(-1, 4).astype(np.int16)
+    visible = pixels[pixels[:, 3] > 0][:, :3]
+    if len(visible) == 0:
+        return True
+    spread = visible.max(axis=1) - visible.min(axis=1)
+    return bool(spread.max() <= _GRAY_TOLERANCE)

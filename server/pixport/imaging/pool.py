@@ -1,0 +1,263 @@
+"""Run analyse() in a few long-lived child processes, each capped in memory and time.
+
+Why processes of our own rather than ProcessPoolExecutor: when one of its workers dies the executor breaks
+and fails every in-flight task, so an innocent image would share the fate of the one that crashed. Here each
+child holds one image at a time on its own pipe; a child that dies, times out or is cancelled is killed and
+replaced, and only its own image is failed.
+
+Why 'forkserver': the server process runs asyncio, gRPC and driver threads, and fork() of a threaded process
+copies locks that other threads held (gRPC documents fork as unsupported). The fork server is a fresh,
+single-threaded interpreter that imports Pillow and numpy once (the preload), so a replacement child starts in
+milliseconds instead of the ~1 s a 'spawn' child takes to import them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import resource
+import signal
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from pixport.imaging.analyse import analyse
+from pixport.imaging.types import Analysis, ImageRejected, Limits
+
+log = logging.getLogger(__name__)
+
+TEST_HOOK_ENV = "PIXPORT_TEST_CRASH_HOOK"
+OUT_OF_MEMORY = "image processing ran out of memory"
+_TASKS_PER_PROCESS = 500  # recycle children now and then: bounds leaks and address-space fragmentation
+_JOIN_SECONDS = 5.0
+
+
+class PixelPoolError(RuntimeError):
+    """The pool itself failed (closed, or children lost before receiving the image): not the image's fault."""
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    tasks: int = 0
+
+
+@dataclass
+class _Slot:
+    worker: _Worker | None = None
+    busy: bool = False
+
+
+class PixelPool:
+    def __init__(self, workers: int, limits: Limits) -> None:
+        if workers < 1:
+            raise ValueError("a pixel pool needs at least one worker")
+        self._limits = limits
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["pixport.imaging.analyse"])
+        # Read here, in the server, because a forkserver child's environment is the fork server's.
+        self._test_hooks = os.environ.get(TEST_HOOK_ENV) == "1"
+        self._slots = [_Slot() for _ in range(workers)]
+        self._free: asyncio.Queue[_Slot | None] = asyncio.Queue()
+        for slot in self._slots:
+            self._free.put_nowait(slot)
+        # One thread per slot blocks on its child's pipe; the spare half covers joins of killed children.
+        self._executor = ThreadPoolExecutor(max_workers=2 * workers, thread_name_prefix="pixport-pixels")
+        self._closed = False
+
+    async def analyse(self, data: bytes) -> Analysis:
+        """analyse() in a child; ImageRejected also when the child dies, times out or runs out of memory."""
+        slot = await self._free.get()
+        if slot is None:
+            self._free.put_nowait(None)  # wake the next waiter too
+            raise PixelPoolError("the pixel pool is closed")
+        try:
+            if self._closed:
+                raise PixelPoolError("the pixel pool is closed")
+            slot.busy = True
+            return await self._analyse_in(slot, data)
+        finally:
+            slot.busy = False
+            self._free.put_nowait(slot)
+
+    async def close(self) -> None:
+        """Stop every child; calls still in flight fail with PixelPoolError."""
+        if self._closed:
+            return
+        self._closed = True
+        self._free.put_nowait(None)
+        stopping = []
+        for slot in self._slots:
+            if slot.worker is None:
+                continue
+            if slot.busy:
+                slot.worker.process.kill()  # its caller sees the death and retires the slot itself
+            else:
+                worker, slot.worker = slot.worker, None
+                stopping.append(asyncio.get_running_loop().run_in_executor(self._executor, _stop, worker))
+        await asyncio.gather(*stopping)
+        self._executor.shutdown(wait=False)
+
+    async def _analyse_in(self, slot: _Slot, data: bytes) -> Analysis:
+        # A child lost before it acknowledged the image (e.g. killed while idle) says nothing about this
+        # image: retry once on a fresh child.
+        for _attempt in range(2):
+            kind, payload = await self._round_trip(slot, data)
+            if kind != "lost":
+                return self._result(kind, payload)
+        raise PixelPoolError("pixel pool processes keep dying before they receive an image")
+
+    async def _round_trip(self, slot: _Slot, data: bytes) -> tuple[str, Any]:
+        loop = asyncio.get_running_loop()
+        if slot.worker is None or not slot.worker.process.is_alive():
+            self._retire(slot)
+            slot.worker = await loop.run_in_executor(self._executor, self._spawn)
+        worker = slot.worker
+        future = loop.run_in_executor(self._executor, _exchange, worker.conn, data)
+        try:
+            kind, payload = await asyncio.wait_for(asyncio.shield(future), self._limits.timeout_seconds)
+        except TimeoutError:
+            self._retire(slot, kill=True, after=future)
+            raise ImageRejected(
+                f"image processing timed out after {self._limits.timeout_seconds:g} s"
+            ) from None
+        except asyncio.CancelledError:
+            self._retire(slot, kill=True, after=future)  # the caller gave up: no child working for nobody
+            raise
+        worker.tasks += 1
+        if kind in ("lost", "died"):
+            if self._closed:
+                self._retire(slot)
+                raise PixelPoolError("the pixel pool is closed")
+            if kind == "died":
+                reason = await loop.run_in_executor(self._executor, _death_reason, worker.process)
+                self._retire(slot)
+                return "rejected", reason
+            self._retire(slot)
+        elif worker.tasks >= _TASKS_PER_PROCESS:
+            self._retire(slot)
+        return kind, payload
+
+    @staticmethod
+    def _result(kind: str, payload: Any) -> Analysis:
+        if kind == "ok" and isinstance(payload, Analysis):
+            return payload
+        if kind == "rejected":
+            raise ImageRejected(str(payload))
+        log.error("pixel pool child failed unexpectedly: %s", payload)
+        raise ImageRejected("image processing failed unexpectedly")
+
+    def _spawn(self) -> _Worker:
+        parent_conn, child_conn = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=child_main,
+            args=(child_conn, self._limits, self._test_hooks),
+            name="pixport-pixels",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()
+        return _Worker(process=process, conn=parent_conn)
+
+    def _retire(self, slot: _Slot, kill: bool = False, after: asyncio.Future[Any] | None = None) -> None:
+        worker, slot.worker = slot.worker, None
+        if worker is None:
+            return
+        if kill:
+            worker.process.kill()
+        # Closing the pipe ends an idle child's loop (EOF). Never close it under a thread still reading it
+        # (the fd number could be reused), so wait for the exchange, which the kill ends at once.
+        if after is None or after.done():
+            self._stop_later(worker)
+        else:
+            after.add_done_callback(lambda _: self._stop_later(worker))
+
+    def _stop_later(self, worker: _Worker) -> None:
+        try:
+            self._executor.submit(_stop, worker)
+        except RuntimeError:  # the executor is shut down (pool closed): a thread of its own, then
+            threading.Thread(target=_stop, args=(worker,), daemon=True).start()
+
+
+def _exchange(conn: Connection, data: bytes) -> tuple[str, Any]:
+    """Runs in a pool thread: hand over the image, wait for the acknowledgement, then for the result."""
+    try:
+        conn.send_bytes(data)
+        conn.recv()
+    except (EOFError, OSError):
+        return "lost", None
+    try:
+        reply = conn.recv()
+    except (EOFError, OSError):
+        return "died", None
+    return reply if isinstance(reply, tuple) and len(reply) == 2 else ("failed", "malformed reply")
+
+
+def _death_reason(process: BaseProcess) -> str:
+    process.join(_JOIN_SECONDS)
+    code = process.exitcode
+    if code == -signal.SIGKILL:
+        return OUT_OF_MEMORY + " (the process was killed)"
+    if code is not None and code < 0:
+        return f"image processing crashed ({signal.Signals(-code).name})"
+    return "image processing crashed"
+
+
+def _stop(worker: _Worker) -> None:
+    worker.conn.close()
+    worker.process.join(_JOIN_SECONDS)
+    if worker.process.is_alive():
+        worker.process.kill()
+        worker.process.join(_JOIN_SECONDS)
+
+
+def child_main(conn: Connection, limits: Limits, test_hooks: bool) -> None:
+    """A pool child: one image at a time, until the parent closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = limits.memory_bytes if hard == resource.RLIM_INFINITY else min(limits.memory_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        conn.send(("started", None))
+        conn.send(_process(data, limits, test_hooks))
+
+
+def _process(data: bytes, limits: Limits, test_hooks: bool) -> tuple[str, Any]:
+    try:
+        if test_hooks:
+            _test_hook(data, limits)
+        return "ok", analyse(data, limits)
+    except ImageRejected as rejected:
+        return "rejected", rejected.reason
+    except MemoryError:
+        return "rejected", OUT_OF_MEMORY
+    except Exception as error:  # a bug, not the image: keep the trace in the logs, not in the reason
+        traceback.print_exc()
+        return "failed", type(error).__name__
+
+
+def _test_hook(data: bytes, limits: Limits) -> None:
+    """Misbehave on purpose for the pool's tests; active only with PIXPORT_TEST_CRASH_HOOK=1."""
+    if data.startswith(b"PIXPORT-TEST-EXIT"):
+        os._exit(70)
+    if data.startswith(b"PIXPORT-TEST-SEGV"):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if data.startswith(b"PIXPORT-TEST-KILL"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if data.startswith(b"PIXPORT-TEST-OOM"):
+        hog = bytearray(limits.memory_bytes)
+        del hog
+    if data.startswith(b"PIXPORT-TEST-SLEEP"):
+        time.sleep(3600)

@@ -1,0 +1,106 @@
+"""The gRPC server process: ImportService, ImageService, readiness, health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from pixport.api.context import ApiContext
+from pixport.api.image_servicer import ImageServicer
+from pixport.api.import_servicer import ImportServicer
+from pixport.api.readiness_servicer import ReadinessServicer
+from pixport.blobs import FileBlobStore
+from pixport.config import Settings
+from pixport.domain.auth import Authenticator
+from pixport.domain.images import Images
+from pixport.domain.imports import ImportJobs
+from pixport.keys import load_server_key
+from pixport.store.db import create_pool, ping
+from pixport.store.images import ImageStore
+from pixport.store.jobs import JobStore
+from pixport.store.notifications import EventHub
+from pixport.store.organizations import OrganizationStore
+from pixport.v1 import (
+    image_service_pb2,
+    image_service_pb2_grpc,
+    import_service_pb2,
+    import_service_pb2_grpc,
+    readiness_service_pb2,
+    readiness_service_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+SERVICE_NAMES = (
+    import_service_pb2.DESCRIPTOR.services_by_name["ImportService"].full_name,
+    image_service_pb2.DESCRIPTOR.services_by_name["ImageService"].full_name,
+    readiness_service_pb2.DESCRIPTOR.services_by_name["ReadinessService"].full_name,
+)
+
+
+async def _watch_database(pool: object, health_servicer: health.aio.HealthServicer) -> None:
+    """Keep grpc.health.v1 truthful: NOT_SERVING while the database does not answer."""
+    serving = health_pb2.HealthCheckResponse.SERVING
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    while True:
+        try:
+            await ping(pool)  # type: ignore[arg-type]
+            status = serving
+        except Exception:
+            status = not_serving
+        for name in ("", *SERVICE_NAMES):
+            await health_servicer.set(name, status)
+        await asyncio.sleep(2)
+
+
+async def serve(settings: Settings, dsn: str) -> None:
+    pool = await create_pool(dsn, max_size=20)
+    hub = EventHub(dsn)
+    await hub.start()
+    authenticator = Authenticator(OrganizationStore(pool), load_server_key(settings.data_dir))
+    api = ApiContext(
+        authenticator=authenticator,
+        configured_public_url=settings.configured_public_url,
+        default_public_url=settings.public_url,
+    )
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),
+    ])
+    import_service_pb2_grpc.add_ImportServiceServicer_to_server(
+        ImportServicer(api, ImportJobs(JobStore(pool)), hub), server
+    )
+    image_service_pb2_grpc.add_ImageServiceServicer_to_server(
+        ImageServicer(api, Images(ImageStore(pool)), FileBlobStore(settings.blob_dir)), server
+    )
+    readiness_service_pb2_grpc.add_ReadinessServiceServicer_to_server(ReadinessServicer(pool), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    if server.add_insecure_port(address) == 0:
+        raise SystemExit(f"cannot listen on {address}")
+    await server.start()
+    watcher = asyncio.create_task(_watch_database(pool, health_servicer))
+    log.info("gRPC server listening on %s", address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("gRPC server stopping")
+    await server.stop(grace=5)
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    await hub.close()
+    await pool.close()

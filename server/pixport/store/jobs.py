@@ -1,0 +1,159 @@
+"""Import jobs: creation, reads, cancellation, and the event log they write."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from pixport.domain.batch import BatchRequest
+from pixport.domain.records import (
+    DuplicateRef,
+    ImageRef,
+    ItemStatus,
+    ItemView,
+    JobEvent,
+    JobState,
+    JobView,
+    Overview,
+)
+from pixport.domain.states import job_state
+from pixport.store.queries import QUERIES
+
+
+def image_ref(row: asyncpg.Record | dict[str, Any]) -> ImageRef | None:
+    if row["media_id"] is None:
+        return None
+    analysis = row["analysis"] or {}
+    duplicate = analysis.get("duplicate_of")
+    return ImageRef(
+        media_id=row["media_id"], width=row["width"], height=row["height"], mime_type=row["mime_type"],
+        sha256=row["sha256"], renditions=tuple(sorted(analysis.get("renditions", {}))),
+        duplicate_of=DuplicateRef(duplicate["media_id"], duplicate["distance"]) if duplicate else None,
+    )
+
+
+def _item_view(row: asyncpg.Record) -> ItemView:
+    status = ItemStatus(row["status"])
+    return ItemView(
+        status=ItemStatus.PENDING if status is ItemStatus.RUNNING else status,
+        reason=row["reason"] if status.final else None,
+        external_id=row["external_id"], title=row["title"],
+        image=image_ref(row) if status in (ItemStatus.SUCCESS, ItemStatus.SKIPPED) else None,
+    )
+
+
+def _job_view(row: asyncpg.Record, items: tuple[ItemView, ...] | None = None) -> JobView:
+    return JobView(
+        id=row["id"], organization_id=row["organization_id"], system_name=row["system_name"],
+        state=JobState(row["state"]), started_at=row["created_at"], finished_at=row["finished_at"],
+        item_count=row["item_count"], last_sequence=row["last_sequence"], webhook_url=row["webhook_url"],
+        context=row["context"], items=items,
+    )
+
+
+async def append_event(
+    connection: asyncpg.Connection, job_id: str, kind: str, payload: dict[str, Any]
+) -> int:
+    """Append to the job's log under the job row's lock, so sequences have no gaps, and wake watchers."""
+    sequence = await connection.fetchval(QUERIES["next_event_sequence"], job_id)
+    await connection.execute(QUERIES["insert_event"], job_id, sequence, kind, payload)
+    await connection.execute(QUERIES["notify_job_event"], f"{job_id}:{sequence}")
+    return int(sequence)
+
+
+async def overview(connection: asyncpg.Connection, job_id: str) -> Overview:
+    rows = await connection.fetch(QUERIES["count_items"], job_id)
+    return Overview.from_counts({row["status"]: row["n"] for row in rows})
+
+
+class JobStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create_job(self, job_id: str, organization_id: str, batch: BatchRequest) -> str:
+        """Store the job, its items and its first event in one transaction; returns the job id
+        (an earlier job's id when the request id was already used)."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            created = await connection.fetchval(
+                QUERIES["insert_job"], job_id, organization_id, batch.system_name, batch.webhook or None,
+                batch.context, batch.request_id or None, len(batch.images),
+            )
+            if created is None:
+                existing = await connection.fetchval(
+                    QUERIES["get_job_id_by_request_id"], organization_id, batch.request_id
+                )
+                return str(existing)
+            images = batch.images
+            await connection.execute(
+                QUERIES["insert_items"], job_id, organization_id,
+                list(range(len(images))), [i.external_id for i in images], [i.url for i in images],
+                [i.title for i in images], [i.metadata for i in images], [i.media_type for i in images],
+            )
+            started = Overview(total=len(images), pending=len(images))
+            await connection.execute(
+                QUERIES["insert_event"], job_id, 1, "job_started", {"overview": started.as_dict()}
+            )
+            await connection.execute(QUERIES["notify_job_event"], f"{job_id}:1")
+            await connection.execute(QUERIES["notify_queue"])
+        return job_id
+
+    async def get_job(self, organization_id: str, job_id: str, *, with_items: bool = True) -> JobView | None:
+        # One snapshot, so the items agree with `last_sequence` (a watcher resumes from it).
+        async with self._pool.acquire() as connection, connection.transaction(
+            isolation="repeatable_read", readonly=True
+        ):
+            row = await connection.fetchrow(QUERIES["get_job"], job_id, organization_id)
+            if row is None:
+                return None
+            if not with_items:
+                return _job_view(row)
+            items = await connection.fetch(QUERIES["get_items"], [job_id])
+        return _job_view(row, tuple(_item_view(item) for item in items))
+
+    async def list_jobs(
+        self, organization_id: str, *, limit: int, before: tuple[datetime, str] | None, with_items: bool
+    ) -> list[JobView]:
+        rows = await self._pool.fetch(
+            QUERIES["list_jobs"], organization_id, before[0] if before else None,
+            before[1] if before else None, limit,
+        )
+        if not with_items or not rows:
+            return [_job_view(row) for row in rows]
+        items_by_job: dict[str, list[ItemView]] = {}
+        for item in await self._pool.fetch(QUERIES["get_items"], [row["id"] for row in rows]):
+            items_by_job.setdefault(item["job_id"], []).append(_item_view(item))
+        return [_job_view(row, tuple(items_by_job.get(row["id"], ()))) for row in rows]
+
+    async def cancel_job(self, organization_id: str, job_id: str) -> bool:
+        """Cancel what is not processed yet; False if the job does not exist for this organisation."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            job = await connection.fetchrow(QUERIES["get_job_for_update"], job_id)
+            if job is None or job["organization_id"] != organization_id:
+                return False
+            if job["state"] != JobState.STARTED:
+                return True
+            cancelled = await connection.fetch(QUERIES["cancel_items"], job_id)
+            for item in cancelled:
+                await append_event(connection, job_id, "item_finished", {
+                    "status": "cancelled", "reason": "job cancelled",
+                    "externalId": item["external_id"], "title": item["title"],
+                })
+            await finish_job_if_done(connection, job_id, cancelled=True)
+        return True
+
+    async def events_after(self, job_id: str, after_sequence: int) -> list[JobEvent]:
+        rows = await self._pool.fetch(QUERIES["get_events"], job_id, after_sequence)
+        return [JobEvent(job_id, row["sequence"], row["kind"], row["payload"], row["created_at"]) for row in rows]
+
+
+async def finish_job_if_done(connection: asyncpg.Connection, job_id: str, *, cancelled: bool = False) -> None:
+    counts = await overview(connection, job_id)
+    if counts.pending > 0:
+        return
+    state = job_state(counts, cancelled=cancelled)
+    if await connection.fetchval(QUERIES["finish_job"], job_id, state.value) is None:
+        return
+    await append_event(connection, job_id, "job_finished", {"state": state.value, "overview": counts.as_dict()})
+

@@ -1,0 +1,42 @@
+"""Organisations and API clients."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from pixport.domain.auth import ClientRecord
+from pixport.domain.ids import looks_like_id, new_uuid
+from pixport.store.queries import QUERIES
+
+
+class OrganizationStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def upsert_organization(self, name: str) -> str:
+        row = await self._pool.fetchrow(QUERIES["upsert_organization"], new_uuid(), name)
+        assert row is not None
+        return str(row["id"])
+
+    async def create_api_client(self, organization_name: str, scopes: tuple[str, ...]) -> ClientRecord:
+        async with self._pool.acquire() as connection, connection.transaction():
+            org = await connection.fetchrow(QUERIES["upsert_organization"], new_uuid(), organization_name)
+            row = await connection.fetchrow(QUERIES["insert_api_client"], new_uuid(), org["id"], list(scopes))
+        assert row is not None
+        return ClientRecord(
+            id=row["id"], organization_id=row["organization_id"], organization_name=organization_name,
+            scopes=tuple(row["scopes"]), secret_generation=row["secret_generation"],
+            previous_generation_until=row["previous_generation_until"],
+        )
+
+    async def get_api_client(self, client_id: str) -> ClientRecord | None:
+        if not looks_like_id(client_id):
+            return None
+        row = await self._pool.fetchrow(QUERIES["get_api_client"], client_id)
+        if row is None:
+            return None
+        return ClientRecord(
+            id=row["id"], organization_id=row["organization_id"], organization_name=row["organization_name"],
+            scopes=tuple(row["scopes"]), secret_generation=row["secret_generation"],
+            previous_generation_until=row["previous_generation_until"],
+        )

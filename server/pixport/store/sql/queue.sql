@@ -1,0 +1,39 @@
+-- claim_items --
+-- One statement: pending items whose time has come, and running items whose lease expired
+-- (their worker died), locked with SKIP LOCKED so concurrent workers never claim the same item.
+UPDATE import_items AS item
+SET status = 'running', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
+    attempts = item.attempts + 1
+FROM (
+    SELECT id FROM import_items
+    WHERE available_at <= now()
+      AND (status = 'pending' OR (status = 'running' AND lease_expires_at < now()))
+    ORDER BY available_at, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+) AS due, import_jobs AS job
+WHERE item.id = due.id AND job.id = item.job_id
+RETURNING item.id, item.job_id, item.organization_id, item.position, item.external_id, item.url,
+          item.title, item.metadata, item.media_type, item.attempts, job.system_name;
+
+-- lock_owned_item --
+SELECT id, job_id FROM import_items WHERE id = $1 AND status = 'running' AND lease_owner = $2 FOR UPDATE;
+
+-- requeue_item --
+UPDATE import_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+       available_at = now() + make_interval(secs => $3), reason = $4
+WHERE id = $1 AND status = 'running' AND lease_owner = $2;
+
+-- finish_item --
+UPDATE import_items SET status = $2, reason = $3, image_id = $4, finished_at = now(),
+       lease_owner = NULL, lease_expires_at = NULL
+WHERE id = $1
+RETURNING job_id, position, external_id, title;
+
+-- count_unfinished_items --
+SELECT count(*) FILTER (WHERE status IN ('pending', 'running')) AS unfinished,
+       count(*) FILTER (WHERE status IN ('success', 'skipped')) AS imported
+FROM import_items WHERE job_id = $1;
+
+-- lock_job --
+SELECT id, state FROM import_jobs WHERE id = $1 FOR UPDATE;

@@ -1,0 +1,147 @@
+"""The worker loop: claim → fetch → read pixels → store blobs → record the outcome.
+
+Any number of worker processes, on any number of machines, share one database: items are
+claimed with FOR UPDATE SKIP LOCKED under a lease, and an expired lease is claimed again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import uuid
+
+import asyncpg
+
+from pixport.blobs import FileBlobStore
+from pixport.config import Settings
+from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
+from pixport.imaging import ImageRejected, Limits, PixelPool
+from pixport.ingest import stored_image
+from pixport.store.db import create_pool
+from pixport.store.duplicates import DuplicateFinder
+from pixport.store.queue import ClaimedItem, QueueStore
+
+log = logging.getLogger(__name__)
+QUEUE_CHANNEL = "pixport_queue"
+MAX_ATTEMPTS = 3
+RETRY_DELAYS = (2.0, 10.0, 30.0)
+# Wake-ups come from NOTIFY; this sweep only catches delayed retries and expired leases.
+SWEEP_SECONDS = 2.0
+
+
+class Worker:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, fetcher: Fetcher, pixels: PixelPool) -> None:
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._settings = settings
+        self._queue = QueueStore(pool)
+        self._duplicates = DuplicateFinder(pool)
+        self._fetcher = fetcher
+        self._pixels = pixels
+        self._blobs = FileBlobStore(settings.blob_dir)
+        self._inflight: dict[asyncio.Task[None], ClaimedItem] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self, *_args: object) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        capacity = max(1, self._settings.worker_concurrency)
+        while not stop.is_set():
+            free = capacity - len(self._inflight)
+            claimed = await self._queue.claim(self.owner, self._settings.lease_seconds, free) if free > 0 else []
+            for item in claimed:
+                task = asyncio.create_task(self._process(item), name=f"item-{item.id}")
+                self._inflight[task] = item
+                task.add_done_callback(self._done)
+            if len(claimed) < free or free <= 0:  # queue drained, or no capacity: wait for news
+                await self._wait(stop)
+        await self._release_inflight()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        self._wake.set()
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        """Until a NOTIFY, a finished item, a stop, or the sweep interval."""
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=SWEEP_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._wake.clear()
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _release_inflight(self) -> None:
+        """On shutdown, hand unfinished items straight back to the queue (no waiting for leases)."""
+        if not self._inflight:
+            return
+        _done, pending = await asyncio.wait(list(self._inflight), timeout=5)
+        for task in pending:
+            item = self._inflight.get(task)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if item is not None:
+                await self._queue.requeue(item, self.owner, 0, None)  # type: ignore[arg-type]
+
+    async def _process(self, item: ClaimedItem) -> None:
+        try:
+            if item.attempts > MAX_ATTEMPTS:
+                await self._queue.finish_failed(
+                    item, self.owner, f"processing was interrupted {MAX_ATTEMPTS} times; giving up"
+                )
+                return
+            fetched = await self._fetcher.fetch(item.url)
+            analysis = await self._pixels.analyse(fetched.data)
+            stored = await asyncio.to_thread(stored_image, analysis, self._blobs)
+            stored = await self._duplicates.annotate(item.organization_id, item.system_name,
+                                                     item.external_id, stored)
+            await self._queue.finish_imported(item, self.owner, stored)
+        except FetchError as error:
+            await self._retry_or_fail(item, error.reason, retryable=error.retryable)
+        except ImageRejected as error:
+            await self._queue.finish_failed(item, self.owner, error.reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unexpected error processing item %s of job %s", item.id, item.job_id)
+            await self._retry_or_fail(item, "internal error while processing the image", retryable=True)
+
+    async def _retry_or_fail(self, item: ClaimedItem, reason: str, *, retryable: bool) -> None:
+        if retryable and item.attempts < MAX_ATTEMPTS:
+            delay = RETRY_DELAYS[min(item.attempts - 1, len(RETRY_DELAYS) - 1)]
+            await self._queue.requeue(item, self.owner, delay, reason)
+            return
+        if retryable and item.attempts > 1:
+            reason = f"{reason} (gave up after {item.attempts} attempts)"
+        await self._queue.finish_failed(item, self.owner, reason)
+
+
+async def run_worker(settings: Settings, dsn: str) -> None:
+    pool = await create_pool(dsn, max_size=max(4, settings.worker_concurrency + 2))
+    fetcher = Fetcher(
+        EgressPolicy.from_env({"PIXPORT_FETCH_ALLOW_CIDRS": settings.fetch_allow_cidrs}),
+        FetchLimits(max_bytes=settings.max_image_bytes),
+    )
+    pixels = PixelPool(settings.pixel_processes, Limits(
+        max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes,
+        max_frames=settings.max_animation_frames,
+    ))
+    worker = Worker(settings, pool, fetcher, pixels)
+    listener = await asyncpg.connect(dsn)
+    await listener.add_listener(QUEUE_CHANNEL, worker.wake)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("worker %s started (concurrency %d)", worker.owner, settings.worker_concurrency)
+    try:
+        await worker.run(stop)
+    finally:
+        await listener.close()
+        await pixels.close()
+        await fetcher.close()
+        await pool.close()
