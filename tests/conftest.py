@@ -12,9 +12,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from support.origin import Origin
-from support.stack import Stack
+from support.stack import FAST_WEBHOOK_RETRIES, Stack
 
 _ids = itertools.count(1)
+
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = Stack(tmp_path_factory.mktemp("stack"))
+    running = Stack(tmp_path_factory.mktemp("stack"), FAST_WEBHOOK_RETRIES)
     running.start()
     yield running
     assert running.stop() == 0, running.log.read_text()[-3000:]

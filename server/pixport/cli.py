@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -105,6 +106,33 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from pixport.import_command import main_import
+
+    server = args.server or f"127.0.0.1:{settings.grpc_port}"
+    return main_import(args.file, server, args.token or os.environ.get("PIXPORT_TOKEN"), args.watch)
+
+
+def cmd_webhook_secret(settings: Settings, args: argparse.Namespace) -> int:
+    from pixport.domain.webhooks import webhook_secret
+    from pixport.store.db import create_pool
+    from pixport.store.organizations import OrganizationStore
+
+    async def lookup() -> str | None:
+        pool = await create_pool(database_url(settings), max_size=1)
+        try:
+            return await OrganizationStore(pool).organization_id(args.org)
+        finally:
+            await pool.close()
+
+    organization_id = asyncio.run(lookup())
+    if organization_id is None:
+        print(f"pixport: no organisation {args.org!r}", file=sys.stderr)
+        return 2
+    print(webhook_secret(load_server_key(settings.data_dir), organization_id))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="pixport", description="pixport image import service")
     commands = root.add_subparsers(dest="command", required=True)
@@ -126,6 +154,17 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--album", action="append", help="album the token may upload into (repeatable)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     token.set_defaults(handler=cmd_token)
+
+    batch = commands.add_parser("import", help="submit a batch import file (the REST body) over gRPC")
+    batch.add_argument("file", help="JSON file: {systemName, images: [{url, id, fileName}], ...}")
+    batch.add_argument("--watch", action="store_true", help="show live progress until the job finishes")
+    batch.add_argument("--token", help="bearer token (default: $PIXPORT_TOKEN)")
+    batch.add_argument("--server", help="gRPC address (default: 127.0.0.1:$PIXPORT_GRPC_PORT)")
+    batch.set_defaults(handler=cmd_import)
+
+    secret = commands.add_parser("webhook-secret", help="print an organisation's webhook signing secret")
+    secret.add_argument("--org", required=True, help="organisation name")
+    secret.set_defaults(handler=cmd_webhook_secret)
     return root
 
 

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pixport.domain.webhooks import DEFAULT_SCHEDULE
+
 
 def _int(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name, "").strip()
@@ -16,6 +18,19 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _schedule(environ: Mapping[str, str], name: str) -> tuple[float, ...]:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return DEFAULT_SCHEDULE
+    try:
+        values = tuple(float(part) for part in raw.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated seconds, got {raw!r}") from None
+    if not values or any(value < 0 for value in values):
+        raise ValueError(f"{name} must list at least one non-negative delay")
+    return values
 
 
 def _float(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -47,6 +62,7 @@ class Settings:
     max_animation_frames: int
     grpc_host: str
     http_host: str
+    webhook_retry_schedule: tuple[float, ...]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -72,6 +88,7 @@ class Settings:
             max_animation_frames=_int(environ, "PIXPORT_MAX_ANIMATION_FRAMES", 100),
             grpc_host=environ.get("PIXPORT_GRPC_HOST", "127.0.0.1"),
             http_host=environ.get("PIXPORT_HTTP_HOST", "127.0.0.1"),
+            webhook_retry_schedule=_schedule(environ, "PIXPORT_WEBHOOK_RETRY_SCHEDULE"),
         )
 
     @property

@@ -15,17 +15,20 @@ from pixport.api.context import ApiContext
 from pixport.api.image_servicer import ImageServicer
 from pixport.api.import_servicer import ImportServicer
 from pixport.api.readiness_servicer import ReadinessServicer
+from pixport.api.webhook_servicer import WebhookServicer
 from pixport.blobs import FileBlobStore
 from pixport.config import Settings
 from pixport.domain.auth import Authenticator
 from pixport.domain.images import Images
 from pixport.domain.imports import ImportJobs
+from pixport.domain.webhooks import Webhooks
 from pixport.keys import load_server_key
 from pixport.store.db import create_pool, ping
 from pixport.store.images import ImageStore
 from pixport.store.jobs import JobStore
 from pixport.store.notifications import EventHub
 from pixport.store.organizations import OrganizationStore
+from pixport.store.webhooks import WebhookStore
 from pixport.v1 import (
     image_service_pb2,
     image_service_pb2_grpc,
@@ -33,6 +36,8 @@ from pixport.v1 import (
     import_service_pb2_grpc,
     readiness_service_pb2,
     readiness_service_pb2_grpc,
+    webhook_service_pb2,
+    webhook_service_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,7 @@ SERVICE_NAMES = (
     import_service_pb2.DESCRIPTOR.services_by_name["ImportService"].full_name,
     image_service_pb2.DESCRIPTOR.services_by_name["ImageService"].full_name,
     readiness_service_pb2.DESCRIPTOR.services_by_name["ReadinessService"].full_name,
+    webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
 )
 
 
@@ -81,6 +87,9 @@ async def serve(settings: Settings, dsn: str) -> None:
         ImageServicer(api, Images(ImageStore(pool)), FileBlobStore(settings.blob_dir)), server
     )
     readiness_service_pb2_grpc.add_ReadinessServiceServicer_to_server(ReadinessServicer(pool), server)
+    webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
+        WebhookServicer(api, Webhooks(WebhookStore(pool))), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

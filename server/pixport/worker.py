@@ -17,12 +17,15 @@ import asyncpg
 
 from pixport.blobs import FileBlobStore
 from pixport.config import Settings
+from pixport.dispatcher import WEBHOOK_CHANNEL, WebhookDispatcher
 from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import ImageRejected, Limits, PixelPool
 from pixport.ingest import stored_image
+from pixport.keys import load_server_key
 from pixport.store.db import create_pool
 from pixport.store.duplicates import DuplicateFinder
 from pixport.store.queue import ClaimedItem, QueueStore
+from pixport.store.webhooks import WebhookStore
 
 log = logging.getLogger(__name__)
 QUEUE_CHANNEL = "pixport_queue"
@@ -131,15 +134,20 @@ async def run_worker(settings: Settings, dsn: str) -> None:
         max_frames=settings.max_animation_frames,
     ))
     worker = Worker(settings, pool, fetcher, pixels)
+    dispatcher = WebhookDispatcher(
+        WebhookStore(pool), fetcher, load_server_key(settings.data_dir), worker.owner,
+        settings.webhook_retry_schedule,
+    )
     listener = await asyncpg.connect(dsn)
     await listener.add_listener(QUEUE_CHANNEL, worker.wake)
+    await listener.add_listener(WEBHOOK_CHANNEL, dispatcher.wake)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("worker %s started (concurrency %d)", worker.owner, settings.worker_concurrency)
     try:
-        await worker.run(stop)
+        await asyncio.gather(worker.run(stop), dispatcher.run(stop))
     finally:
         await listener.close()
         await pixels.close()

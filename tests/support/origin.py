@@ -17,6 +17,19 @@ class Route:
 
 
 @dataclass
+class Sequence:
+    """Answers in turn; the last one repeats."""
+
+    routes: list[Route]
+    served: int = 0
+
+    def next(self) -> Route:
+        route = self.routes[min(self.served, len(self.routes) - 1)]
+        self.served += 1
+        return route
+
+
+@dataclass
 class Recorded:
     method: str
     path: str
@@ -25,8 +38,8 @@ class Recorded:
 
 
 class Origin:
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.routes: dict[str, Route] = {}
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.routes: dict[str, Route | Sequence] = {}
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         origin = self
@@ -42,7 +55,8 @@ class Origin:
                 body = self.rfile.read(length) if length else b""
                 with origin._lock:
                     origin.requests.append(Recorded(self.command, self.path, dict(self.headers.items()), body))
-                    route = origin.routes.get(self.path.split("?")[0])
+                    found = origin.routes.get(self.path.split("?")[0])
+                    route = found.next() if isinstance(found, Sequence) else found
                 if route is None:
                     route = Route(b"not found", 404)
                 if route.delay:
@@ -57,7 +71,7 @@ class Origin:
 
             do_GET = do_POST = do_HEAD = _handle
 
-        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_address[1]
@@ -69,6 +83,10 @@ class Origin:
 
     def serve(self, path: str, body: bytes, status: int = 200, delay: float = 0.0, **headers: str) -> str:
         self.routes[path] = Route(body, status, {k.replace("_", "-"): v for k, v in headers.items()}, delay)
+        return self.url(path)
+
+    def serve_sequence(self, path: str, *answers: tuple[int, bytes]) -> str:
+        self.routes[path] = Sequence([Route(body, status) for status, body in answers])
         return self.url(path)
 
     def requests_to(self, path: str) -> list[Recorded]:

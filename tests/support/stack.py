@@ -16,6 +16,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 PIXPORT = str(Path(sys.executable).parent / "pixport")
+# Webhook retries in seconds instead of minutes, so retry behaviour is observable in a test.
+FAST_WEBHOOK_RETRIES = {"PIXPORT_WEBHOOK_RETRY_SCHEDULE": "0.5,0.5,1,1,1,1,1"}
 
 
 def free_port() -> int:

@@ -61,7 +61,7 @@ class ImportServicer(import_service_pb2_grpc.ImportServiceServicer):
     ) -> import_service_pb2.ListImportJobsResponse:
         async with domain_errors(context):
             principal = await authenticate(context, self._api.authenticator)
-            jobs, next_token = await self._jobs.list(
+            jobs, next_token = await self._jobs.list_jobs(
                 principal, page_size=request.page_size, page_token=request.page_token,
                 with_items=request.view == import_service_pb2.IMPORT_JOB_VIEW_FULL,
             )

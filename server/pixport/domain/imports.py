@@ -57,7 +57,7 @@ class ImportJobs:
             raise NotFound(f"import job {job_id[:64]!r} not found")
         return job
 
-    async def list(
+    async def list_jobs(
         self, principal: Principal, *, page_size: int, page_token: str, with_items: bool
     ) -> tuple[list[JobView], str]:
         principal.require(READ_SCOPE)

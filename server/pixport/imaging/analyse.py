@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from pixport.imaging import colors, fingerprint, svg
-from pixport.imaging.decode import decode
+from pixport.imaging.decode import decode, load_pixels
 from pixport.imaging.limits import check_byte_size, count_frames, open_image
 from pixport.imaging.metadata import read_metadata
 from pixport.imaging.renditions import render, specs
@@ -37,6 +37,10 @@ def _analyse_raster(data: bytes, fmt: str, limits: Limits) -> Analysis:
     # Everything stays inside the block: the decoded image may be the opened file's own pixels.
     with open_image(data, fmt, limits) as im:
         frame_count = count_frames(im, limits)
+        if fmt != "jpeg":
+            # Decoded first, so truncation reads as such: Pillow's PNG reader loads the whole image to
+            # look for EXIF, and metadata reading forgives every error. JPEG waits: its draft comes first.
+            load_pixels(im)
         metadata = read_metadata(im)
         decoded = decode(im, metadata.orientation)
         renditions, small = render(decoded)
@@ -69,9 +73,7 @@ def _analyse_svg(data: bytes) -> Analysis:
     # sanitised document itself, with the size it would be shown at.
     document, (width, height) = svg.sanitise(data)
     renditions = tuple(
-        Rendition(
-            name=spec.name, mime_type=MIME_TYPES["svg"], width=spec.width, height=spec.height, data=document
-        )
+        Rendition(name=spec.name, mime_type=MIME_TYPES["svg"], width=spec.width, height=spec.height, data=document)
         for spec in specs(width, height)
     )
     return Analysis(

@@ -12,6 +12,7 @@ from pixport.imaging.types import Color
 SAMPLE_SIZE = 64
 PALETTE_SIZE = 8
 _MIN_PERCENT = 1.0
+_SAME_COLOR = 6  # max channel difference of palette entries reported as one colour
 _GRAY_TOLERANCE = 6  # JPEG chroma rounding leaves a gray photo a few levels off between channels
 
 
@@ -32,17 +33,29 @@ def dominant_colors(small: Image.Image) -> tuple[Color, ...]:
     quantised = strip.quantize(colors=PALETTE_SIZE, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     palette = quantised.getpalette() or []
     indices, index_counts = np.unique(np.asarray(quantised), return_counts=True)
-    counts: Counter[str] = Counter()
-    for index, count in zip(indices.tolist(), index_counts.tolist(), strict=True):
-        red, green, blue = palette[index * 3 : index * 3 + 3]
-        counts[f"#{red:02X}{green:02X}{blue:02X}"] += count  # merges palette entries that round alike
+    found = sorted(
+        (
+            (count, (palette[index * 3], palette[index * 3 + 1], palette[index * 3 + 2]))
+            for index, count in zip(indices.tolist(), index_counts.tolist(), strict=True)
+        ),
+        reverse=True,
+    )
+    # Median cut splits even a flat area when it has room to; fold near-identical entries into the larger.
+    counts: Counter[tuple[int, int, int]] = Counter()
+    for count, rgb in found:
+        twin = next((kept for kept in counts if _close(rgb, kept)), rgb)
+        counts[twin] += count
     total = len(visible)
     colors = [
-        Color(hex=hex_code, percent=round(100 * count / total, 1))
-        for hex_code, count in counts.most_common()
+        Color(hex="#{:02X}{:02X}{:02X}".format(*rgb), percent=round(100 * count / total, 1))
+        for rgb, count in counts.most_common()
         if 100 * count / total >= _MIN_PERCENT
     ]
     return _cap_total(colors)
+
+
+def _close(first: tuple[int, int, int], second: tuple[int, int, int]) -> bool:
+    return max(abs(a - b) for a, b in zip(first, second, strict=True)) <= _SAME_COLOR
 
 
 def _cap_total(colors: list[Color]) -> tuple[Color, ...]:

@@ -57,10 +57,7 @@ def decode(im: Image.Image, orientation: int) -> Decoded:
         # that keeps BOTH sides at least as large as the box, so a square box on a 4:3 photo does nothing.
         box = (max(1, math.ceil(im.size[0] * scale)), max(1, math.ceil(im.size[1] * scale)))
         im.draft("RGB", box)
-    try:
-        im.load()
-    except _DECODE_ERRORS:
-        raise ImageRejected(CORRUPT) from None
+    load_pixels(im)
     source_grayscale = im.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N")
     icc = im.info.get("icc_profile")
     image = _web_mode(im, icc if isinstance(icc, bytes) else None)
@@ -78,6 +75,14 @@ def decode(im: Image.Image, orientation: int) -> Decoded:
         source_grayscale=source_grayscale,
         icc_profile=_matching_icc(icc, image.mode),
     )
+
+
+def load_pixels(im: Image.Image) -> None:
+    """Decode (once: Pillow keeps the pixels), reporting a broken file as such."""
+    try:
+        im.load()
+    except _DECODE_ERRORS:
+        raise ImageRejected(CORRUPT) from None
 
 
 def _web_mode(im: Image.Image, icc: bytes | None) -> Image.Image:
@@ -105,9 +110,7 @@ def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
     if icc is not None:
         try:
             profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            converted = ImageCms.profileToProfile(
-                im, profile, ImageCms.createProfile("sRGB"), outputMode="RGB"
-            )
+            converted = ImageCms.profileToProfile(im, profile, ImageCms.createProfile("sRGB"), outputMode="RGB")
             if converted is not None:
                 return converted
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError):

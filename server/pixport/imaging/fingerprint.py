@@ -1,16 +1,11 @@
-"""Compact signatures of the picture: a perceptual hash for near-duplicates and a BlurHash placeholder."""
+"""Compact signatures of the picture: a perceptual hash for near-duplicates and a placeholder preview."""
 
 from __future__ import annotations
 
-import blurhash
 import imagehash
-import numpy as np
 from PIL import Image
 
-# BlurHash keeps only a few low-frequency components: a 32 px copy gives the same string as the
-# full image at a tiny fraction of the (pure Python) encoding time.
-_PLACEHOLDER_SIZE = 32
-_COMPONENTS = (4, 3)
+from pixport.imaging.placeholder import thumbhash
 
 
 def perceptual_hash(image: Image.Image) -> str:
@@ -19,10 +14,5 @@ def perceptual_hash(image: Image.Image) -> str:
 
 
 def placeholder(image: Image.Image) -> str:
-    """BlurHash of the image (transparent areas composited on white)."""
-    small = image.convert("RGBA")
-    small.thumbnail((_PLACEHOLDER_SIZE, _PLACEHOLDER_SIZE), Image.Resampling.BILINEAR)
-    flattened = Image.new("RGB", small.size, (255, 255, 255))
-    flattened.paste(small, mask=small.getchannel("A"))
-    pixels = np.asarray(flattened, dtype=np.float64)
-    return str(blurhash.encode(pixels, *_COMPONENTS))
+    """ThumbHash, base64: decodes client-side to a blurred preview, with aspect ratio and alpha."""
+    return thumbhash(image)

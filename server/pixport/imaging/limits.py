@@ -42,8 +42,7 @@ def open_image(data: bytes, fmt: str, limits: Limits) -> Iterator[Image.Image]:
             im = Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[fmt]])
     except Image.DecompressionBombError:
         raise ImageRejected(
-            "image dimensions too large (possible decompression bomb): "
-            f"the limit is {limits.max_pixels} pixels"
+            f"image dimensions too large (possible decompression bomb): the limit is {limits.max_pixels} pixels"
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError):
         # Pillow reports broken headers with any of these (UnidentifiedImageError is an OSError).

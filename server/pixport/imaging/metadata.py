@@ -14,6 +14,7 @@ from typing import Any
 from PIL import ExifTags, Image
 
 _MAX_VALUE_BYTES = 1024
+_MAX_TOTAL_BYTES = 64 * 1024  # a PNG eXIf chunk is not bounded by JPEG's 64 KiB segment
 # Pointers to sub-IFDs and the thumbnail, not metadata a person reads.
 _SKIPPED_TAGS = {0x8769, 0x8825, 0xA005, 0x0201, 0x0202, 0x014A}
 _DATETIME = re.compile(r"(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?")
@@ -39,8 +40,7 @@ def read_metadata(im: Image.Image) -> Metadata:
         ifd0 = _safe_dict(lambda: dict(im.getexif()))
         exif_ifd = _safe_dict(lambda: _ifd(im, ExifTags.IFD.Exif))
         gps_ifd = _safe_dict(lambda: _ifd(im, ExifTags.IFD.GPSInfo))
-    exif = _readable(ifd0, ExifTags.TAGS)
-    exif.update(_readable(exif_ifd, ExifTags.TAGS))
+    exif = _readable(ifd0, exif_ifd)
     orientation = ifd0.get(_ORIENTATION, 1)
     return Metadata(
         exif=exif,
@@ -58,26 +58,31 @@ def _ifd(im: Image.Image, tag: int) -> dict[int, Any]:
 def _safe_dict(read: Any) -> dict[int, Any]:
     try:
         value = read()
+    except MemoryError:
+        raise
     except Exception:  # hostile EXIF can raise nearly anything from inside Pillow's parser
         return {}
     return value if isinstance(value, dict) else {}
 
 
-def _readable(ifd: dict[int, Any], names: dict[int, str]) -> dict[str, Any]:
+def _readable(*ifds: dict[int, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for tag, raw in ifd.items():
-        name = names.get(tag) if isinstance(tag, int) else None
-        if name is None or tag in _SKIPPED_TAGS:
-            continue
-        value = json_value(raw)
-        if value is None:
-            continue
-        try:
-            if len(json.dumps(value, allow_nan=False)) > _MAX_VALUE_BYTES:
+    total = 0
+    for ifd in ifds:
+        for tag, raw in ifd.items():
+            name = ExifTags.TAGS.get(tag) if isinstance(tag, int) else None
+            if name is None or tag in _SKIPPED_TAGS:
                 continue
-        except (ValueError, TypeError):
-            continue
-        out[name] = value
+            value = json_value(raw)
+            if value is None:
+                continue
+            try:
+                size = len(json.dumps(value, allow_nan=False))
+            except (ValueError, TypeError):
+                continue
+            if size <= _MAX_VALUE_BYTES and total + size <= _MAX_TOTAL_BYTES:
+                out[name] = value
+                total += size
     return out
 
 

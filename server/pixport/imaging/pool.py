@@ -8,7 +8,10 @@ replaced, and only its own image is failed.
 Why 'forkserver': the server process runs asyncio, gRPC and driver threads, and fork() of a threaded process
 copies locks that other threads held (gRPC documents fork as unsupported). The fork server is a fresh,
 single-threaded interpreter that imports Pillow and numpy once (the preload), so a replacement child starts in
-milliseconds instead of the ~1 s a 'spawn' child takes to import them.
+milliseconds instead of the ~1 s a 'spawn' child takes to import them. As with 'spawn', a child imports the
+program's main module, so that module must keep its work under `if __name__ == "__main__":`.
+
+Results come back as JSON and raw bytes (wire.py), never as pickles: see there why.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 from pixport.imaging.analyse import analyse
 from pixport.imaging.types import Analysis, ImageRejected, Limits
+from pixport.imaging.wire import read_reply, send_reply
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,8 @@ TEST_HOOK_ENV = "PIXPORT_TEST_CRASH_HOOK"
 OUT_OF_MEMORY = "image processing ran out of memory"
 _TASKS_PER_PROCESS = 500  # recycle children now and then: bounds leaks and address-space fragmentation
 _JOIN_SECONDS = 5.0
+_STARTED = b"started"
+_MIN_BLOB_BYTES = 64 * 1024 * 1024  # a 2000 px PNG rendition of noise is ~16 MB
 
 
 class PixelPoolError(RuntimeError):
@@ -61,8 +67,13 @@ class PixelPool:
         if workers < 1:
             raise ValueError("a pixel pool needs at least one worker")
         self._limits = limits
+        # The fork server takes this process's environment when it starts. One image per process has no use
+        # for BLAS threads, and each would reserve address space under RLIMIT_AS and make the fork server
+        # multi-threaded again.
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, "1")
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["pixport.imaging.analyse"])
+        self._context.set_forkserver_preload(["pixport.imaging.analyse", "scipy.fftpack"])  # phash needs scipy
         # Read here, in the server, because a forkserver child's environment is the fork server's.
         self._test_hooks = os.environ.get(TEST_HOOK_ENV) == "1"
         self._slots = [_Slot() for _ in range(workers)]
@@ -72,6 +83,7 @@ class PixelPool:
         # One thread per slot blocks on its child's pipe; the spare half covers joins of killed children.
         self._executor = ThreadPoolExecutor(max_workers=2 * workers, thread_name_prefix="pixport-pixels")
         self._closed = False
+        self._refills: set[asyncio.Task[None]] = set()
 
     async def analyse(self, data: bytes) -> Analysis:
         """analyse() in a child; ImageRejected also when the child dies, times out or runs out of memory."""
@@ -86,7 +98,13 @@ class PixelPool:
             return await self._analyse_in(slot, data)
         finally:
             slot.busy = False
-            self._free.put_nowait(slot)
+            if slot.worker is None and not self._closed:
+                # Replace a child that died or was killed now, not when the next image is waiting for it.
+                refill = asyncio.get_running_loop().create_task(self._refill(slot))
+                self._refills.add(refill)
+                refill.add_done_callback(self._refills.discard)
+            else:
+                self._free.put_nowait(slot)
 
     async def close(self) -> None:
         """Stop every child; calls still in flight fail with PixelPoolError."""
@@ -106,6 +124,19 @@ class PixelPool:
         await asyncio.gather(*stopping)
         self._executor.shutdown(wait=False)
 
+    async def _refill(self, slot: _Slot) -> None:
+        try:
+            worker = await asyncio.get_running_loop().run_in_executor(self._executor, self._spawn)
+        except Exception:  # the next call on this slot tries again, and reports the failure to its caller
+            log.exception("could not start a pixel pool process")
+        else:
+            if self._closed:
+                self._stop_later(worker)
+            else:
+                slot.worker = worker
+        finally:
+            self._free.put_nowait(slot)
+
     async def _analyse_in(self, slot: _Slot, data: bytes) -> Analysis:
         # A child lost before it acknowledged the image (e.g. killed while idle) says nothing about this
         # image: retry once on a fresh child.
@@ -121,18 +152,20 @@ class PixelPool:
             self._retire(slot)
             slot.worker = await loop.run_in_executor(self._executor, self._spawn)
         worker = slot.worker
-        future = loop.run_in_executor(self._executor, _exchange, worker.conn, data)
+        max_blob = max(_MIN_BLOB_BYTES, 2 * self._limits.max_bytes)
+        future = loop.run_in_executor(self._executor, _exchange, worker.conn, data, max_blob)
         try:
             kind, payload = await asyncio.wait_for(asyncio.shield(future), self._limits.timeout_seconds)
         except TimeoutError:
             self._retire(slot, kill=True, after=future)
-            raise ImageRejected(
-                f"image processing timed out after {self._limits.timeout_seconds:g} s"
-            ) from None
+            raise ImageRejected(f"image processing timed out after {self._limits.timeout_seconds:g} s") from None
         except asyncio.CancelledError:
             self._retire(slot, kill=True, after=future)  # the caller gave up: no child working for nobody
             raise
         worker.tasks += 1
+        if kind == "malformed":  # the pipe is out of step, or the child is not itself: never reuse it
+            self._retire(slot, kill=True)
+            return "failed", payload
         if kind in ("lost", "died"):
             if self._closed:
                 self._retire(slot)
@@ -187,18 +220,19 @@ class PixelPool:
             threading.Thread(target=_stop, args=(worker,), daemon=True).start()
 
 
-def _exchange(conn: Connection, data: bytes) -> tuple[str, Any]:
+def _exchange(conn: Connection, data: bytes, max_blob_bytes: int) -> tuple[str, Any]:
     """Runs in a pool thread: hand over the image, wait for the acknowledgement, then for the result."""
     try:
         conn.send_bytes(data)
-        conn.recv()
+        conn.recv_bytes(len(_STARTED))
     except (EOFError, OSError):
         return "lost", None
     try:
-        reply = conn.recv()
+        return read_reply(conn, max_blob_bytes)
     except (EOFError, OSError):
         return "died", None
-    return reply if isinstance(reply, tuple) and len(reply) == 2 else ("failed", "malformed reply")
+    except ValueError as error:
+        return "malformed", str(error)
 
 
 def _death_reason(process: BaseProcess) -> str:
@@ -230,11 +264,14 @@ def child_main(conn: Connection, limits: Limits, test_hooks: bool) -> None:
             data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        conn.send(("started", None))
-        conn.send(_process(data, limits, test_hooks))
+        conn.send_bytes(_STARTED)
+        if test_hooks and data.startswith(b"PIXPORT-TEST-GARBAGE"):
+            conn.send_bytes(b"\x80\x04 a reply the parent must refuse, as from a subverted child")
+            continue
+        send_reply(conn, *_process(data, limits, test_hooks))
 
 
-def _process(data: bytes, limits: Limits, test_hooks: bool) -> tuple[str, Any]:
+def _process(data: bytes, limits: Limits, test_hooks: bool) -> tuple[str, Analysis | str]:
     try:
         if test_hooks:
             _test_hook(data, limits)

@@ -75,10 +75,7 @@ def render(decoded: Decoded) -> tuple[tuple[Rendition, ...], Image.Image]:
     for spec in specs(decoded.width, decoded.height):
         image = _cut(sources, spec)
         sources.append(_Source(image, spec.crop))
-        if (
-            spec.crop == sources[0].crop
-            and image.width * image.height <= smallest_whole.width * smallest_whole.height
-        ):
+        if spec.crop == sources[0].crop and image.width * image.height <= smallest_whole.width * smallest_whole.height:
             smallest_whole = image
         renditions.append(_encode(spec.name, image, decoded))
     return tuple(renditions), smallest_whole
@@ -122,6 +119,4 @@ def _encode(name: str, image: Image.Image, decoded: Decoded) -> Rendition:
     else:
         image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=False, progressive=False, **extra)
         mime_type = "image/jpeg"
-    return Rendition(
-        name=name, mime_type=mime_type, width=image.width, height=image.height, data=out.getvalue()
-    )
+    return Rendition(name=name, mime_type=mime_type, width=image.width, height=image.height, data=out.getvalue())

@@ -14,7 +14,6 @@ from pixport.imaging.types import ImageRejected
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
-ET.register_namespace("xlink", XLINK_NS)  # readable output: xlink:href rather than ns1:href
 
 MAX_ELEMENTS = 200_000  # counted as "<" in the source: a cheap bound on tree memory before parsing
 MAX_DEPTH = 256  # ElementTree serialises recursively
@@ -23,7 +22,8 @@ _MAX_SIDE = 100_000
 
 _DROPPED_ELEMENTS = {"script", "foreignobject", "handler", "listener"}
 _ANIMATIONS = {"animate", "set", "animatemotion", "animatetransform", "animatecolor"}
-_KEPT_FOREIGN_ATTRIBUTES = {f"{{{XML_NS}}}space", f"{{{XML_NS}}}lang", f"{{{XLINK_NS}}}href"}
+_XLINK_HREF = f"{{{XLINK_NS}}}href"
+_KEPT_FOREIGN_ATTRIBUTES = {f"{{{XML_NS}}}space", f"{{{XML_NS}}}lang", _XLINK_HREF}
 _SAFE_DATA_URL = re.compile(r"data:image/(?:png|jpeg|gif|webp)[;,]", re.IGNORECASE)
 _CSS_URL = re.compile(r"url\(\s*(['\"]?)(.*?)\1\s*\)", re.IGNORECASE | re.DOTALL)
 _CSS_FORBIDDEN = ("@import", "\\", "expression(", "javascript:", "image-set(")
@@ -41,9 +41,7 @@ class _SafeParser(DefusedXMLParser):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__(target=ET.TreeBuilder(), forbid_dtd=True, forbid_entities=True, forbid_external=True)
 
-    def defused_start_doctype_decl(
-        self, name: str, sysid: str, pubid: str, has_internal_subset: bool
-    ) -> None:
+    def defused_start_doctype_decl(self, name: str, sysid: str, pubid: str, has_internal_subset: bool) -> None:
         if has_internal_subset:
             super().defused_start_doctype_decl(name, sysid, pubid, has_internal_subset)
 
@@ -58,7 +56,7 @@ def sanitise(data: bytes) -> tuple[bytes, tuple[int, int]]:
     in_svg_ns = _namespace(root.tag) == SVG_NS
     _clean_tree(root, in_svg_ns)
     size = document_size(root.attrib)
-    body = ET.tostring(root, encoding="unicode", default_namespace=SVG_NS)
+    body = ET.tostring(root, encoding="unicode")
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body.encode("utf-8"), size
 
 
@@ -68,9 +66,7 @@ def _parse(data: bytes) -> ET.Element:
         parser.feed(data)
         root: ET.Element = parser.close()
     except DefusedXmlException:
-        raise ImageRejected(
-            "SVG refused: it declares entities, an internal DTD or external references"
-        ) from None
+        raise ImageRejected("SVG refused: it declares entities, an internal DTD or external references") from None
     except (ET.ParseError, ValueError, UnicodeError):
         raise ImageRejected("SVG is not well-formed XML") from None
     return root
@@ -85,11 +81,15 @@ def _local(tag: Any) -> str:
 
 
 def _clean_tree(root: ET.Element, in_svg_ns: bool) -> None:
-    # Documents without xmlns get it: a browser renders nothing of an SVG outside its namespace anyway.
+    """Drop what is active; write every kept name plainly (`rect`, `xlink:href`) under one xmlns.
+
+    Plain names keep the output free of ElementTree's generated prefixes (ns0:rect) without touching its
+    process-wide prefix registry. Documents without xmlns get it: a browser draws nothing outside it anyway.
+    """
     own_ns = SVG_NS if in_svg_ns else ""
     stack = [(root, 0)]
     _clean_attributes(root, is_link=False)
-    root.tag = f"{{{SVG_NS}}}svg"
+    root.tag = "svg"
     while stack:
         element, depth = stack.pop()
         if depth > MAX_DEPTH:
@@ -102,8 +102,15 @@ def _clean_tree(root: ET.Element, in_svg_ns: bool) -> None:
             is_link = name.lower() == "a"
             _clean_attributes(child, is_link)
             # A link becomes a plain group: the same drawing, nothing to click.
-            child.tag = f"{{{SVG_NS}}}{'g' if is_link else name}"
+            child.tag = "g" if is_link else name
             stack.append((child, depth + 1))
+    uses_xlink = any(_XLINK_HREF in element.attrib for element in root.iter())
+    for element in root.iter():
+        if _XLINK_HREF in element.attrib:
+            element.attrib["xlink:href"] = element.attrib.pop(_XLINK_HREF)
+    root.set("xmlns", SVG_NS)
+    if uses_xlink:
+        root.set("xmlns:xlink", XLINK_NS)
 
 
 def _is_active(element: ET.Element) -> bool:

@@ -19,7 +19,9 @@ from pixport.domain.records import (
     Overview,
 )
 from pixport.domain.states import job_state
+from pixport.domain.webhooks import new_delivery_id
 from pixport.store.queries import QUERIES
+from pixport.store.webhooks import enqueue_delivery
 
 
 def image_ref(row: asyncpg.Record | dict[str, Any]) -> ImageRef | None:
@@ -149,11 +151,16 @@ class JobStore:
 
 
 async def finish_job_if_done(connection: asyncpg.Connection, job_id: str, *, cancelled: bool = False) -> None:
+    """Finish the job once no item is left: final state, final event and, if asked for, its webhook,
+    all in the caller's transaction."""
     counts = await overview(connection, job_id)
     if counts.pending > 0:
         return
     state = job_state(counts, cancelled=cancelled)
-    if await connection.fetchval(QUERIES["finish_job"], job_id, state.value) is None:
+    finished = await connection.fetchrow(QUERIES["finish_job"], job_id, state.value)
+    if finished is None:
         return
     await append_event(connection, job_id, "job_finished", {"state": state.value, "overview": counts.as_dict()})
+    if finished["webhook_url"]:
+        await enqueue_delivery(connection, new_delivery_id(), finished, state.value, counts)
 

@@ -18,6 +18,10 @@ class OrganizationStore:
         assert row is not None
         return str(row["id"])
 
+    async def organization_id(self, name: str) -> str | None:
+        row = await self._pool.fetchrow(QUERIES["get_organization_by_name"], name)
+        return str(row["id"]) if row else None
+
     async def create_api_client(self, organization_name: str, scopes: tuple[str, ...]) -> ClientRecord:
         async with self._pool.acquire() as connection, connection.transaction():
             org = await connection.fetchrow(QUERIES["upsert_organization"], new_uuid(), organization_name)

@@ -52,8 +52,9 @@ def stored_for_orientation(upright: Image.Image, orientation: int) -> Image.Imag
     return upright.transpose(inverse[orientation])
 
 
-def exif_with(ifd0: dict[int, Any] | None = None, exif_ifd: dict[int, Any] | None = None,
-              gps: dict[int, Any] | None = None) -> Image.Exif:
+def exif_with(
+    ifd0: dict[int, Any] | None = None, exif_ifd: dict[int, Any] | None = None, gps: dict[int, Any] | None = None
+) -> Image.Exif:
     exif = Image.Exif()
     for tag, value in (ifd0 or {}).items():
         exif[tag] = value

@@ -61,7 +61,7 @@ RETURNING position, external_id, title;
 
 -- finish_job --
 UPDATE import_jobs SET state = $2, finished_at = now() WHERE id = $1 AND finished_at IS NULL
-RETURNING id;
+RETURNING id, organization_id, webhook_url, context;
 
 -- get_events --
 SELECT sequence, kind, payload, created_at FROM job_events

@@ -1,0 +1,119 @@
+"""What a pool child sends back: a JSON header and raw byte frames, never a pickle.
+
+A child decodes hostile files. Should a decoder bug ever hand one control of it, a pickle from that child
+would run code in the server; JSON and bytes can at worst be wrong, and are checked here.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+from pixport.imaging.types import Analysis, Color, Rendition
+
+MAX_HEADER_BYTES = 4 * 1024 * 1024
+_MAX_RENDITIONS = 16
+T = TypeVar("T")
+
+
+def send_reply(conn: Connection, kind: str, payload: Analysis | str) -> None:
+    if isinstance(payload, Analysis):
+        conn.send_bytes(json.dumps({"kind": kind, "analysis": _header(payload)}).encode())
+        conn.send_bytes(payload.original)
+        for rendition in payload.renditions:
+            conn.send_bytes(rendition.data)
+    else:
+        conn.send_bytes(json.dumps({"kind": kind, "reason": payload}).encode())
+
+
+def read_reply(conn: Connection, max_blob_bytes: int) -> tuple[str, Analysis | str]:
+    """Raises EOFError/OSError when the child is gone, ValueError when what it sent is not a valid reply."""
+    try:
+        header = json.loads(conn.recv_bytes(MAX_HEADER_BYTES))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError("reply header is not JSON") from error
+    kind = _of(header, "kind", str)
+    if "analysis" not in header:
+        return kind, _of(header, "reason", str)
+    fields = _of(header, "analysis", dict)
+    original = conn.recv_bytes(max_blob_bytes)
+    specs = _of(fields, "renditions", list)[:_MAX_RENDITIONS]
+    renditions = tuple(
+        Rendition(
+            name=_of(spec, "name", str),
+            mime_type=_of(spec, "mime_type", str),
+            width=_of(spec, "width", int),
+            height=_of(spec, "height", int),
+            data=conn.recv_bytes(max_blob_bytes),
+        )
+        for spec in specs
+    )
+    return kind, _analysis(fields, original, renditions)
+
+
+def _header(analysis: Analysis) -> dict[str, Any]:
+    return {
+        "format": analysis.format,
+        "mime_type": analysis.mime_type,
+        "width": analysis.width,
+        "height": analysis.height,
+        "byte_size": analysis.byte_size,
+        "sha256": analysis.sha256,
+        "exif": analysis.exif,
+        "taken_at": analysis.taken_at.isoformat() if analysis.taken_at else None,
+        "gps": list(analysis.gps) if analysis.gps else None,
+        "frame_count": analysis.frame_count,
+        "has_alpha": analysis.has_alpha,
+        "is_grayscale": analysis.is_grayscale,
+        "phash": analysis.phash,
+        "colors": [[color.hex, color.percent] for color in analysis.colors],
+        "placeholder": analysis.placeholder,
+        "renditions": [
+            {"name": r.name, "mime_type": r.mime_type, "width": r.width, "height": r.height}
+            for r in analysis.renditions
+        ],
+    }
+
+
+def _analysis(fields: dict[str, Any], original: bytes, renditions: tuple[Rendition, ...]) -> Analysis:
+    taken_at = _optional(fields, "taken_at", str)
+    gps = _optional(fields, "gps", list)
+    if gps is not None and (len(gps) != 2 or not all(isinstance(v, int | float) for v in gps)):
+        raise ValueError("gps is not a pair of numbers")
+    colors = []
+    for entry in _of(fields, "colors", list):
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+            raise ValueError("malformed colour")
+        colors.append(Color(hex=entry[0], percent=float(entry[1])))
+    return Analysis(
+        format=_of(fields, "format", str),
+        mime_type=_of(fields, "mime_type", str),
+        width=_of(fields, "width", int),
+        height=_of(fields, "height", int),
+        byte_size=_of(fields, "byte_size", int),
+        sha256=_of(fields, "sha256", str),
+        original=original,
+        exif=_of(fields, "exif", dict),
+        taken_at=datetime.fromisoformat(taken_at) if taken_at else None,
+        gps=(float(gps[0]), float(gps[1])) if gps else None,
+        frame_count=_of(fields, "frame_count", int),
+        has_alpha=_of(fields, "has_alpha", bool),
+        is_grayscale=_of(fields, "is_grayscale", bool),
+        phash=_optional(fields, "phash", str),
+        colors=tuple(colors),
+        placeholder=_optional(fields, "placeholder", str),
+        renditions=renditions,
+    )
+
+
+def _of(fields: Any, name: str, kind: type[T]) -> T:
+    value = fields.get(name) if isinstance(fields, dict) else None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"reply field {name!r} is not a {kind.__name__}")
+    return value
+
+
+def _optional(fields: dict[str, Any], name: str, kind: type[T]) -> T | None:
+    return None if fields.get(name) is None else _of(fields, name, kind)
