@@ -8,11 +8,17 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from pixport.config import Settings
-from pixport.domain.auth import KNOWN_SCOPES, derive_client_secret, mint_token
+from pixport.domain.auth import KNOWN_SCOPES, derive_client_secret, derive_user_token_secret, mint_token
 from pixport.keys import load_server_key
+
+if TYPE_CHECKING:
+    from pixport.store.organizations import OrganizationStore
+
+T = TypeVar("T")
 
 
 def database_url(settings: Settings) -> str:
@@ -61,48 +67,87 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_client_create(settings: Settings, args: argparse.Namespace) -> int:
-    from pixport.store.db import create_pool
-    from pixport.store.organizations import OrganizationStore
-
-    async def create() -> dict[str, str]:
-        pool = await create_pool(database_url(settings), max_size=1)
-        try:
-            client = await OrganizationStore(pool).create_api_client(args.org, tuple(args.scope or KNOWN_SCOPES))
-        finally:
-            await pool.close()
-        secret = derive_client_secret(load_server_key(settings.data_dir), client.id, client.secret_generation)
-        return {"client_id": client.id, "secret": secret, "org": args.org,
-                "organization_id": client.organization_id, "scopes": " ".join(client.scopes)}
-
-    print(json.dumps(asyncio.run(create())))
+    scopes = tuple(args.scope or KNOWN_SCOPES)
+    client = _with_store(settings, lambda store: store.create_api_client(args.org, scopes))
+    secret = derive_client_secret(load_server_key(settings.data_dir), client.id, client.secret_generation)
+    print(json.dumps({"client_id": client.id, "secret": secret, "org": args.org,
+                      "organization_id": client.organization_id, "scopes": " ".join(client.scopes)}))
     return 0
 
 
-def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+def _with_store(settings: Settings, action: Callable[[OrganizationStore], Awaitable[T]]) -> T:
     from pixport.store.db import create_pool
     from pixport.store.organizations import OrganizationStore
 
-    async def lookup() -> tuple[int, tuple[str, ...]] | None:
+    async def run() -> T:
         pool = await create_pool(database_url(settings), max_size=1)
         try:
-            client = await OrganizationStore(pool).get_api_client(args.client)
+            return await action(OrganizationStore(pool))
         finally:
             await pool.close()
-        return (client.secret_generation, client.scopes) if client else None
 
-    found = asyncio.run(lookup())
-    if found is None:
+    return asyncio.run(run())
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    abilities = {album: {"Access": {"image_upload": True}} for album in args.album or ()}
+    server_key = load_server_key(settings.data_dir)
+    if bool(args.client) == bool(args.user):
+        print("pixport: give exactly one of --client or --user", file=sys.stderr)
+        return 2
+    if args.user:
+        if args.scope:
+            print("pixport: user tokens carry their user's rights, not scopes; drop --scope", file=sys.stderr)
+            return 2
+        user = _with_store(settings, lambda store: store.get_user(args.user))
+        if user is None:
+            print(f"pixport: no user {args.user!r}", file=sys.stderr)
+            return 2
+        secret = derive_user_token_secret(server_key, user.organization_id)
+        print(mint_token(secret, user_id=user.id, ttl_seconds=args.ttl, abilities=abilities))
+        return 0
+    client = _with_store(settings, lambda store: store.get_api_client(args.client))
+    if client is None:
         print(f"pixport: no API client {args.client!r}", file=sys.stderr)
         return 2
-    generation, allowed = found
-    scopes = args.scope or list(allowed)
-    refused = [scope for scope in scopes if scope not in allowed]
+    scopes = args.scope or list(client.scopes)
+    refused = [scope for scope in scopes if scope not in client.scopes]
     if refused:
         print(f"pixport: client {args.client} may not use scope(s) {', '.join(refused)}", file=sys.stderr)
         return 2
-    abilities = {album: {"Access": {"image_upload": True}} for album in args.album or ()}
-    secret = derive_client_secret(load_server_key(settings.data_dir), args.client, generation)
-    print(mint_token(secret, issuer=args.client, scopes=scopes, ttl_seconds=args.ttl, abilities=abilities))
+    secret = derive_client_secret(server_key, client.id, client.secret_generation)
+    print(mint_token(secret, issuer=client.id, scopes=scopes, ttl_seconds=args.ttl, abilities=abilities))
+    return 0
+
+
+def cmd_client_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    client = _with_store(settings, lambda store: store.rotate_client(args.client, args.grace))
+    if client is None:
+        print(f"pixport: no API client {args.client!r}", file=sys.stderr)
+        return 2
+    secret = derive_client_secret(load_server_key(settings.data_dir), client.id, client.secret_generation)
+    until = client.previous_generation_until.isoformat() if client.previous_generation_until else None
+    print(json.dumps({"client_id": client.id, "secret": secret, "org": client.organization_name,
+                      "previous_secret_valid_until": until}))
+    return 0
+
+
+def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
+    user = _with_store(settings, lambda store: store.create_user(args.org))
+    print(json.dumps({"user_id": user.id, "org": args.org, "organization_id": user.organization_id}))
+    return 0
+
+
+def cmd_org_set_quota(settings: Settings, args: argparse.Namespace) -> int:
+    raw = args.images_per_day.strip().lower()
+    limit = None if raw in ("none", "unlimited") else int(raw)
+    if limit is not None and limit < 0:
+        print("pixport: --images-per-day must be >= 0 (or 'none')", file=sys.stderr)
+        return 2
+    if not _with_store(settings, lambda store: store.set_quota(args.org, limit)):
+        print(f"pixport: no organisation {args.org!r}", file=sys.stderr)
+        return 2
+    print(json.dumps({"org": args.org, "images_per_day": limit}))
     return 0
 
 
@@ -115,17 +160,8 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_webhook_secret(settings: Settings, args: argparse.Namespace) -> int:
     from pixport.domain.webhooks import webhook_secret
-    from pixport.store.db import create_pool
-    from pixport.store.organizations import OrganizationStore
 
-    async def lookup() -> str | None:
-        pool = await create_pool(database_url(settings), max_size=1)
-        try:
-            return await OrganizationStore(pool).organization_id(args.org)
-        finally:
-            await pool.close()
-
-    organization_id = asyncio.run(lookup())
+    organization_id = _with_store(settings, lambda store: store.organization_id(args.org))
     if organization_id is None:
         print(f"pixport: no organisation {args.org!r}", file=sys.stderr)
         return 2
@@ -148,8 +184,25 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--scope", action="append", choices=KNOWN_SCOPES, help="allowed scope (default: all)")
     create.set_defaults(handler=cmd_client_create)
 
-    token = commands.add_parser("token", help="mint a JWT for an API client")
-    token.add_argument("--client", required=True, help="API client id")
+    rotate = client.add_parser("rotate", help="new secret; the old one keeps working for a grace period")
+    rotate.add_argument("--client", required=True, help="API client id")
+    rotate.add_argument("--grace", type=float, default=86400.0, help="seconds the old secret stays valid")
+    rotate.set_defaults(handler=cmd_client_rotate)
+
+    user = commands.add_parser("user", help="users").add_subparsers(dest="action", required=True)
+    user_create = user.add_parser("create", help="create a user (and its organisation if new)")
+    user_create.add_argument("--org", required=True, help="organisation name")
+    user_create.set_defaults(handler=cmd_user_create)
+
+    org = commands.add_parser("org", help="organisations").add_subparsers(dest="action", required=True)
+    quota = org.add_parser("set-quota", help="images per rolling 24 hours ('none': no limit)")
+    quota.add_argument("--org", required=True, help="organisation name")
+    quota.add_argument("--images-per-day", required=True, help="a number, or 'none'")
+    quota.set_defaults(handler=cmd_org_set_quota)
+
+    token = commands.add_parser("token", help="mint a JWT for an API client or a user")
+    token.add_argument("--client", help="API client id (token signed with the client's secret)")
+    token.add_argument("--user", help="user id (token signed with the organisation's user-token secret)")
     token.add_argument("--scope", action="append", choices=KNOWN_SCOPES, help="scope (repeatable)")
     token.add_argument("--album", action="append", help="album the token may upload into (repeatable)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from pixport.domain.auth import Authenticator, Principal
+from pixport.domain.auth import Authenticator, Principal, TokenStyle
 
 
 def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:  # type: ignore[type-arg]
@@ -15,4 +15,8 @@ def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:  
 
 
 async def authenticate(context: grpc.aio.ServicerContext, authenticator: Authenticator) -> Principal:  # type: ignore[type-arg]
-    return await authenticator.authenticate(metadata_value(context, "authorization"))
+    principal = await authenticator.authenticate(metadata_value(context, "authorization"))
+    if principal.style is TokenStyle.TOKEN:
+        # Seed dialect: every Token-authenticated response carries X-token (refreshed near expiry).
+        await context.send_initial_metadata((("x-token", principal.response_token),))
+    return principal

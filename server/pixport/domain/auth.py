@@ -22,6 +22,7 @@ WRITE_SCOPE = "public-api:write"
 KNOWN_SCOPES = (READ_SCOPE, WRITE_SCOPE)
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
+REFRESH_BEFORE_SECONDS = 300
 _TOKEN_STYLE = re.compile(r'^Token\s+token="?([^"\s]+)"?$', re.IGNORECASE)
 _BEARER_STYLE = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
 
@@ -41,8 +42,17 @@ class ClientRecord:
     previous_generation_until: datetime | None
 
 
+@dataclass(frozen=True)
+class UserRecord:
+    id: str
+    organization_id: str
+    organization_name: str
+
+
 class ClientDirectory(Protocol):
     async def get_api_client(self, client_id: str) -> ClientRecord | None: ...
+
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class Principal:
     token: str
     user_id: str | None = None
     abilities: Mapping[str, Any] | None = field(default=None)
+    # What the `X-token` response header carries: the token, or a fresh one when it nears expiry.
+    response_token: str = ""
 
     def require(self, scope: str) -> None:
         # The seeds document status reads under the write scope, so write implies read.
@@ -61,11 +73,30 @@ class Principal:
         if not granted:
             raise PermissionDenied(f"this token lacks the {scope!r} scope")
 
+    def may_upload_to(self, album_id: str) -> bool:
+        """A token with `abilities` uploads only into the albums it names with image_upload true."""
+        if self.abilities is None:
+            return WRITE_SCOPE in self.scopes
+        grant = self.abilities.get(album_id)
+        access = grant.get("Access") if isinstance(grant, Mapping) else None
+        return isinstance(access, Mapping) and access.get("image_upload") is True
+
+    def require_upload(self, album_id: str) -> None:
+        self.require(WRITE_SCOPE)
+        if not self.may_upload_to(album_id):
+            raise PermissionDenied(f"this token may not upload into album {album_id[:128]!r}")
+
 
 def derive_client_secret(server_key: bytes, client_id: str, generation: int) -> str:
     """A client's signing secret. Derived, not stored: the database never holds a usable secret."""
     digest = hmac.new(server_key, f"api-client:{client_id}:{generation}".encode(), hashlib.sha256).digest()
     return "pxs_" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def derive_user_token_secret(server_key: bytes, organization_id: str) -> str:
+    """The organisation's secret for user tokens (`user_id` claim). Derived, not stored."""
+    digest = hmac.new(server_key, f"user-tokens:{organization_id}".encode(), hashlib.sha256).digest()
+    return "pxu_" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def parse_authorization(header: str | None) -> tuple[TokenStyle, str]:
@@ -80,11 +111,15 @@ def parse_authorization(header: str | None) -> tuple[TokenStyle, str]:
 
 
 def mint_token(
-    secret: str, *, issuer: str, scopes: Iterable[str] = (), ttl_seconds: int = 3600,
-    abilities: Mapping[str, Any] | None = None, now: float | None = None,
+    secret: str, *, issuer: str | None = None, user_id: str | None = None, scopes: Iterable[str] = (),
+    ttl_seconds: int = 3600, abilities: Mapping[str, Any] | None = None, now: float | None = None,
 ) -> str:
     issued = int(now if now is not None else time.time())
-    claims: dict[str, Any] = {"iss": issuer, "iat": issued, "exp": issued + ttl_seconds}
+    claims: dict[str, Any] = {"iat": issued, "exp": issued + ttl_seconds}
+    if issuer:
+        claims["iss"] = issuer
+    if user_id:
+        claims["user_id"] = user_id
     scope_list = list(scopes)
     if scope_list:
         claims["scope"] = " ".join(scope_list)
@@ -107,37 +142,66 @@ class Authenticator:
             raise Unauthenticated("malformed token: not a JWT") from None
         if unverified_header.get("alg") != ALGORITHM:
             raise Unauthenticated(f"token algorithm must be {ALGORITHM}")
-        issuer = unverified.get("iss")
-        if not isinstance(issuer, str) or not issuer:
-            raise Unauthenticated("token has no issuer (iss)")
+        issuer, user_id = unverified.get("iss"), unverified.get("user_id")
+        if isinstance(issuer, str) and issuer:
+            return await self._client_principal(style, token, issuer)
+        if isinstance(user_id, str) and user_id:
+            return await self._user_principal(style, token, user_id)
+        raise Unauthenticated("token names neither an API client (iss) nor a user (user_id)")
+
+    async def _client_principal(self, style: TokenStyle, token: str, issuer: str) -> Principal:
         client = await self._directory.get_api_client(issuer) if len(issuer) <= 64 else None
         if client is None:
             raise Unauthenticated("token issuer is not a known API client")
-        claims = self._verify(token, client)
-        scopes = frozenset(str(claims.get("scope", "")).split()) & frozenset(client.scopes)
-        if style is TokenStyle.TOKEN and not claims.get("scope"):
-            scopes = frozenset(client.scopes)
-        abilities = claims.get("abilities")
-        return Principal(
-            organization_id=client.organization_id, client_id=client.id, scopes=scopes, style=style,
-            token=token, abilities=abilities if isinstance(abilities, Mapping) else None,
-        )
-
-    def _verify(self, token: str, client: ClientRecord) -> dict[str, Any]:
         generations = [client.secret_generation]
         grace = client.previous_generation_until
         if grace is not None and grace.timestamp() > time.time():
             generations.append(client.secret_generation - 1)
-        last_error: jwt.PyJWTError | None = None
-        for generation in generations:
-            secret = derive_client_secret(self._server_key, client.id, generation)
+        secrets = [derive_client_secret(self._server_key, client.id, g) for g in generations]
+        claims, secret = self._verify(token, secrets, ("exp", "iat", "iss"))
+        scopes = frozenset(str(claims.get("scope", "")).split()) & frozenset(client.scopes)
+        if style is TokenStyle.TOKEN and "scope" not in claims:
+            scopes = frozenset(client.scopes)  # seed-style tokens carry abilities, not scopes
+        return Principal(
+            organization_id=client.organization_id, client_id=client.id, scopes=scopes, style=style,
+            token=token, abilities=_abilities(claims), response_token=self._refreshed(token, claims, secret),
+        )
+
+    async def _user_principal(self, style: TokenStyle, token: str, user_id: str) -> Principal:
+        user = await self._directory.get_user(user_id) if len(user_id) <= 64 else None
+        if user is None:
+            raise Unauthenticated("token user is not known")
+        secret = derive_user_token_secret(self._server_key, user.organization_id)
+        claims, _ = self._verify(token, [secret], ("exp", "iat", "user_id"))
+        # A user has its user's rights in its organisation; `abilities` narrow album uploads.
+        return Principal(
+            organization_id=user.organization_id, client_id=None, scopes=frozenset(KNOWN_SCOPES), style=style,
+            token=token, user_id=user.id, abilities=_abilities(claims),
+            response_token=self._refreshed(token, claims, secret),
+        )
+
+    def _refreshed(self, token: str, claims: dict[str, Any], secret: str) -> str:
+        """The same claims with a new expiry when fewer than REFRESH_BEFORE_SECONDS remain."""
+        expires, issued = int(claims["exp"]), int(claims["iat"])
+        now = time.time()
+        if expires - now > REFRESH_BEFORE_SECONDS:
+            return token
+        lifetime = max(expires - issued, REFRESH_BEFORE_SECONDS * 2)
+        fresh = {**claims, "iat": int(now), "exp": int(now) + lifetime}
+        return jwt.encode(fresh, secret, algorithm=ALGORITHM)
+
+    def _verify(
+        self, token: str, secrets: list[str], required: tuple[str, ...]
+    ) -> tuple[dict[str, Any], str]:
+        for secret in secrets:
             try:
-                return jwt.decode(
+                claims = jwt.decode(
                     token, secret, algorithms=[ALGORITHM], leeway=LEEWAY_SECONDS,
-                    options={"require": ["exp", "iat", "iss"]},
+                    options={"require": list(required)},
                 )
-            except jwt.InvalidSignatureError as error:
-                last_error = error
+                return claims, secret
+            except jwt.InvalidSignatureError:
+                continue
             except jwt.ExpiredSignatureError:
                 raise Unauthenticated("token expired") from None
             except jwt.ImmatureSignatureError:
@@ -146,5 +210,9 @@ class Authenticator:
                 raise Unauthenticated(f"token lacks the required {error.claim!r} claim") from None
             except jwt.PyJWTError:
                 raise Unauthenticated("invalid token") from None
-        assert last_error is not None
         raise Unauthenticated("token signature does not verify")
+
+
+def _abilities(claims: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    abilities = claims.get("abilities")
+    return abilities if isinstance(abilities, Mapping) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,9 @@ from pixport.domain.states import job_state
 from pixport.domain.webhooks import new_delivery_id
 from pixport.store.queries import QUERIES
 from pixport.store.webhooks import enqueue_delivery
+
+# Called with (images per day or None, [(accepted at, images)] of the last 24 hours, now); raises to refuse.
+Admission = Callable[[int | None, list[tuple[datetime, int]], datetime], None]
 
 
 def image_ref(row: asyncpg.Record | dict[str, Any]) -> ImageRef | None:
@@ -74,10 +78,21 @@ class JobStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create_job(self, job_id: str, organization_id: str, batch: BatchRequest) -> str:
+    async def create_job(self, job_id: str, organization_id: str, batch: BatchRequest, admit: Admission) -> str:
         """Store the job, its items and its first event in one transaction; returns the job id
-        (an earlier job's id when the request id was already used)."""
+        (an earlier job's id when the request id was already used). `admit` sees the quota and the
+        last 24 hours' usage under the organisation's lock, so concurrent batches cannot overshoot."""
         async with self._pool.acquire() as connection, connection.transaction():
+            limit = await connection.fetchval(QUERIES["lock_organization_quota"], organization_id)
+            if batch.request_id:
+                existing = await connection.fetchval(
+                    QUERIES["get_job_id_by_request_id"], organization_id, batch.request_id
+                )
+                if existing is not None:
+                    return str(existing)
+            window = await connection.fetch(QUERIES["usage_window"], organization_id) if limit is not None else []
+            now = await connection.fetchval(QUERIES["database_now"])
+            admit(limit, [(row["created_at"], row["item_count"]) for row in window], now)
             created = await connection.fetchval(
                 QUERIES["insert_job"], job_id, organization_id, batch.system_name, batch.webhook or None,
                 batch.context, batch.request_id or None, len(batch.images),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from pixport.domain.auth import ClientRecord
+from pixport.domain.auth import ClientRecord, UserRecord
 from pixport.domain.ids import looks_like_id, new_uuid
 from pixport.store.queries import QUERIES
 
@@ -32,6 +32,27 @@ class OrganizationStore:
             scopes=tuple(row["scopes"]), secret_generation=row["secret_generation"],
             previous_generation_until=row["previous_generation_until"],
         )
+
+    async def create_user(self, organization_name: str) -> UserRecord:
+        async with self._pool.acquire() as connection, connection.transaction():
+            org = await connection.fetchrow(QUERIES["upsert_organization"], new_uuid(), organization_name)
+            user_id = await connection.fetchval(QUERIES["insert_user"], new_uuid(), org["id"])
+        return UserRecord(id=user_id, organization_id=org["id"], organization_name=organization_name)
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        if not looks_like_id(user_id):
+            return None
+        row = await self._pool.fetchrow(QUERIES["get_user"], user_id)
+        return UserRecord(row["id"], row["organization_id"], row["organization_name"]) if row else None
+
+    async def set_quota(self, organization_name: str, images_per_day: int | None) -> bool:
+        return await self._pool.fetchval(QUERIES["set_quota"], organization_name, images_per_day) is not None
+
+    async def rotate_client(self, client_id: str, grace_seconds: float) -> ClientRecord | None:
+        if not looks_like_id(client_id):
+            return None
+        row = await self._pool.fetchrow(QUERIES["rotate_client"], client_id, grace_seconds)
+        return None if row is None else await self.get_api_client(client_id)
 
     async def get_api_client(self, client_id: str) -> ClientRecord | None:
         if not looks_like_id(client_id):

@@ -66,3 +66,6 @@ RETURNING id, organization_id, webhook_url, context;
 -- get_events --
 SELECT sequence, kind, payload, created_at FROM job_events
 WHERE job_id = $1 AND sequence > $2 ORDER BY sequence;
+
+-- database_now --
+SELECT now();
