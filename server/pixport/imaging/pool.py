@@ -150,8 +150,13 @@ class PixelPool:
         loop = asyncio.get_running_loop()
         if slot.worker is None or not slot.worker.process.is_alive():
             self._retire(slot)
-            slot.worker = await loop.run_in_executor(self._executor, self._spawn)
+            if not self._closed:
+                slot.worker = await loop.run_in_executor(self._executor, self._spawn)
+            if self._closed:  # closed before or while the child started
+                self._retire(slot)
+                raise PixelPoolError("the pixel pool is closed")
         worker = slot.worker
+        assert worker is not None
         max_blob = max(_MIN_BLOB_BYTES, 2 * self._limits.max_bytes)
         future = loop.run_in_executor(self._executor, _exchange, worker.conn, data, max_blob)
         try:

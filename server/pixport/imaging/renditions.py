@@ -106,7 +106,12 @@ def _cut(sources: list[_Source], spec: Spec) -> Image.Image:
     # LANCZOS keeps strong reductions crisp. For mild ones (2000 -> 1920, the resize that dominates the
     # cascade) bilinear costs half as much and, measured against LANCZOS from the full-size decode, is as
     # faithful (46.8 dB PSNR for bilinear, bicubic and LANCZOS alike: the draft decode sets the error).
-    resample = Image.Resampling.BILINEAR if ratio >= _MILD_REDUCTION else Image.Resampling.LANCZOS
+    if ratio > 1:  # only a fill of a small original grows
+        resample = Image.Resampling.BICUBIC
+    elif ratio >= _MILD_REDUCTION:
+        resample = Image.Resampling.BILINEAR
+    else:
+        resample = Image.Resampling.LANCZOS
     return source.image.resize((spec.width, spec.height), resample, box=box, reducing_gap=_REDUCING_GAP)
 
 
@@ -114,8 +119,10 @@ def _encode(name: str, image: Image.Image, decoded: Decoded) -> Rendition:
     out = io.BytesIO()
     extra = {"icc_profile": decoded.icc_profile} if decoded.icc_profile else {}
     if image.mode == "RGBA":
-        image.save(out, "PNG", compress_level=6, **extra)
-        mime_type = "image/png"
+        # WebP rather than PNG: for a 2000 px photo with alpha, 0.3 s and ~150 KB against PNG's 1 s and
+        # ~5 MB. The alpha plane stays lossless (alpha_quality defaults to 100); colour is lossy like JPEG.
+        image.save(out, "WEBP", quality=JPEG_QUALITY, method=4, **extra)
+        mime_type = "image/webp"
     else:
         image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=False, progressive=False, **extra)
         mime_type = "image/jpeg"

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from imaging_support import encode, textured
 from PIL import Image, ImageCms
+from pixport.imaging import Limits
 from pixport.imaging.decode import Decoded, decode, decode_scale, upright_size
+
+
+@pytest.fixture(autouse=True)
+def default_pixel_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    # analyse() sets Pillow's process-wide guard per call; these tests open images directly.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Limits().max_pixels)
 
 
 def decoded(data: bytes, orientation: int = 1) -> Decoded:

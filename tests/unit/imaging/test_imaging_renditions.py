@@ -100,13 +100,13 @@ def test_orientation_6_reports_portrait_for_a_landscape_store() -> None:
     assert by_name(result.renditions)["fill100"].height == 450
 
 
-def test_alpha_renditions_are_png_and_keep_transparency() -> None:
+def test_alpha_renditions_are_webp_and_keep_transparency() -> None:
     image = Image.new("RGBA", (400, 300), (255, 0, 0, 0))
     image.paste((0, 0, 255, 255), (200, 0, 400, 300))
     result = analyse(encode(image, "PNG"), Limits())
     assert result.has_alpha
     for rendition in result.renditions:
-        assert rendition.mime_type == "image/png" and sniff(rendition.data) == "png"
+        assert rendition.mime_type == "image/webp" and sniff(rendition.data) == "webp"
         with Image.open(io.BytesIO(rendition.data)) as im:
             assert im.mode == "RGBA"
             assert im.getpixel((1, 1))[3] == 0  # type: ignore[index]
