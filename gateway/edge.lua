@@ -1,4 +1,166 @@
--- The edge's Lua filter (runs before the gRPC-JSON transcoder on requests, after it on responses).
+-- The edge's Lua filter: runs before the gRPC-JSON transcoder on requests, after it on responses.
+
+local MAX_PAIRS = 2000
+local MAX_DEPTH = 8
+
+local function json_string(s)
+  return '"' .. string.gsub(s, '[%c"\\]', function(c)
+    if c == '"' then return '\\"' end
+    if c == "\\" then return "\\\\" end
+    return string.format("\\u%04x", string.byte(c))
+  end) .. '"'
+end
+
+local function url_decode(s)
+  s = string.gsub(s, "+", " ")
+  return (string.gsub(s, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- "cloudinary[predominant][google][]" -> "cloudinary", {"predominant", "google", ""}
+local function split_key(key)
+  local base, rest = string.match(key, "^([^%[%]]+)(.*)$")
+  if base == nil then
+    return nil
+  end
+  local path, pos = {}, 1
+  while pos <= #rest do
+    local segment, after = string.match(rest, "^%[([^%[%]]*)%]()", pos)
+    if segment == nil then
+      return nil
+    end
+    table.insert(path, segment)
+    pos = after
+  end
+  if #path > MAX_DEPTH then
+    return nil
+  end
+  return base, path
+end
+
+local function new_node(kind)
+  return {kind = kind, keys = {}, values = {}, items = {}}
+end
+
+-- Puts `value` at base[path...]; nil on success, else why the key cannot be used.
+local function assign(root, base, path, value)
+  local segments = {base}
+  for _, segment in ipairs(path) do
+    table.insert(segments, segment)
+  end
+  local node = root
+  for i, segment in ipairs(segments) do
+    local last = i == #segments
+    if node.kind == "array" then
+      if not last then
+        return "lists of objects (key[][name]) are not supported"
+      end
+      table.insert(node.items, value)
+      return nil
+    end
+    if segment == "" then
+      return "has an empty name"
+    end
+    local existing = node.values[segment]
+    if last then
+      if type(existing) == "table" then
+        return "is used both as a value and as a group of keys"
+      end
+      if existing == nil then
+        table.insert(node.keys, segment)
+      end
+      node.values[segment] = value
+      return nil
+    end
+    local kind = segments[i + 1] == "" and "array" or "object"
+    if existing == nil then
+      existing = new_node(kind)
+      table.insert(node.keys, segment)
+      node.values[segment] = existing
+    elseif type(existing) ~= "table" or existing.kind ~= kind then
+      return "is used both as a value and as a group of keys"
+    end
+    node = existing
+  end
+  return nil
+end
+
+local function encode(node)
+  if type(node) == "string" then
+    return json_string(node)
+  end
+  local parts = {}
+  if node.kind == "array" then
+    for _, item in ipairs(node.items) do
+      table.insert(parts, encode(item))
+    end
+    return "[" .. table.concat(parts, ",") .. "]"
+  end
+  for _, key in ipairs(node.keys) do
+    table.insert(parts, json_string(key) .. ":" .. encode(node.values[key]))
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+-- application/x-www-form-urlencoded with bracket keys -> JSON text, or nil and the offending key.
+local function form_to_json(body)
+  local root = new_node("object")
+  local pairs_seen = 0
+  for pair in string.gmatch(body, "[^&]+") do
+    pairs_seen = pairs_seen + 1
+    if pairs_seen > MAX_PAIRS then
+      return nil, "(body)", "has more than " .. MAX_PAIRS .. " fields"
+    end
+    local raw_key, raw_value = string.match(pair, "^([^=]*)=?(.*)$")
+    local key = url_decode(raw_key)
+    local base, path = split_key(key)
+    if base == nil then
+      return nil, key, "is not a valid field name (expected name, name[key] or name[])"
+    end
+    local problem = assign(root, base, path, url_decode(raw_value))
+    if problem ~= nil then
+      return nil, key, problem
+    end
+  end
+  return encode(root)
+end
+
+local function reject(request_handle, status, message)
+  request_handle:respond(
+    {[":status"] = tostring(status), ["content-type"] = "application/json"},
+    '{"code":' .. status .. ',"message":' .. json_string(message) .. "}")
+end
+
+function envoy_on_request(request_handle)
+  local headers = request_handle:headers()
+  local ok, started = pcall(function() return request_handle:timestamp() end)
+  if ok and started ~= nil then
+    request_handle:streamInfo():dynamicMetadata():set("pixport", "started_ms", started)
+  end
+
+  -- Rails-style tolerance for a trailing slash (the album image API documents `/images/`).
+  local path = headers:get(":path") or ""
+  local bare, query = string.match(path, "^([^?]*)(.*)$")
+  if #bare > 1 and string.sub(bare, -1) == "/" and string.sub(bare, 1, 5) == "/api/" then
+    headers:replace(":path", string.sub(bare, 1, -2) .. query)
+    pcall(function() request_handle:clearRouteCache() end)
+  end
+
+  local content_type = string.lower(headers:get("content-type") or "")
+  if string.find(content_type, "application/x-www-form-urlencoded", 1, true) == 1 then
+    local body = request_handle:body()
+    local text = body and body:getBytes(0, body:length()) or ""
+    local json, key, problem = form_to_json(text)
+    if json == nil then
+      reject(request_handle, 400, "malformed form body: field " .. key .. " " .. problem)
+      return
+    end
+    if body then
+      body:setBytes(json)
+    end
+    headers:replace("content-type", "application/json")
+    headers:replace("content-length", tostring(#json))
+  end
+end
 
 -- The raw (still JSON-escaped) value of the first "message" string in a JSON document.
 local function json_message(text)
@@ -6,8 +168,7 @@ local function json_message(text)
   if start == nil then
     return nil
   end
-  local i = start + 11
-  local out = {}
+  local i, out = start + 11, {}
   while i <= #text do
     local c = string.sub(text, i, i)
     if c == "\\" then
@@ -23,15 +184,21 @@ local function json_message(text)
   return nil
 end
 
-function envoy_on_request(request_handle)
-end
-
 function envoy_on_response(response_handle)
   local headers = response_handle:headers()
   -- REST callers never see gRPC's own headers (the transcoder has read them by now).
   headers:remove("grpc-status")
   headers:remove("grpc-message")
   headers:remove("grpc-status-details-bin")
+
+  local metadata = response_handle:streamInfo():dynamicMetadata():get("pixport")
+  local ok, now = pcall(function() return response_handle:timestamp() end)
+  if metadata ~= nil and metadata["started_ms"] ~= nil and ok and now ~= nil then
+    headers:replace("x-runtime", string.format("%.6f", (now - metadata["started_ms"]) / 1000))
+  end
+  if headers:get("content-type") == "application/json" then
+    headers:replace("content-type", "application/json; charset=utf-8")
+  end
 
   -- Over quota: the batch import API's documented 429 body, a list with one error object.
   if headers:get(":status") == "429" then
@@ -41,7 +208,7 @@ function envoy_on_response(response_handle)
       local seed = '[{"status":429,"error":"Usage Limit Exceeded","error_details":{"message":"' .. message .. '"}}]'
       body:setBytes(seed)
       headers:replace("content-length", tostring(#seed))
-      headers:replace("content-type", "application/json")
+      headers:replace("content-type", "application/json; charset=utf-8")
     end
   end
 end

@@ -29,7 +29,7 @@ class FileBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise KeyError(key)
         return self.root / key[:2] / key[2:4] / key
 

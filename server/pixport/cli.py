@@ -169,6 +169,38 @@ def cmd_webhook_secret(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_connector(settings: Settings, args: argparse.Namespace) -> int:
+    from pixport.fetch import validate_url
+    from pixport.store.db import create_pool
+    from pixport.store.sharinpix import SharinpixStore
+
+    if args.kind == "salesforce":
+        try:
+            instance_url = validate_url(args.instance_url)
+        except ValueError as error:
+            print(f"pixport: --instance-url: {error}", file=sys.stderr)
+            return 2
+        config = {"instance_url": instance_url, "client_id": args.client_id, "client_secret": args.client_secret,
+                  "refresh_token": args.refresh_token}
+        if args.access_token:
+            config["access_token"] = args.access_token
+    else:
+        config = {"api_secret": args.api_secret}
+
+    async def save() -> str | None:
+        pool = await create_pool(database_url(settings), max_size=1)
+        try:
+            return await SharinpixStore(pool).set_connector(args.org, args.kind, config)
+        finally:
+            await pool.close()
+
+    if asyncio.run(save()) is None:
+        print(f"pixport: no organisation {args.org!r}", file=sys.stderr)
+        return 2
+    print(json.dumps({"org": args.org, "connector": args.kind, "configured": True}))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="pixport", description="pixport image import service")
     commands = root.add_subparsers(dest="command", required=True)
@@ -214,6 +246,21 @@ def parser() -> argparse.ArgumentParser:
     batch.add_argument("--token", help="bearer token (default: $PIXPORT_TOKEN)")
     batch.add_argument("--server", help="gRPC address (default: 127.0.0.1:$PIXPORT_GRPC_PORT)")
     batch.set_defaults(handler=cmd_import)
+
+    connector = commands.add_parser("connector", help="connect an organisation to an image source")
+    kinds = connector.add_subparsers(dest="kind", required=True)
+    salesforce = kinds.add_parser("salesforce", help="Salesforce attachments and Files (OAuth refresh token)")
+    salesforce.add_argument("--org", required=True, help="organisation name")
+    salesforce.add_argument("--instance-url", required=True, help="e.g. https://mycompany.my.salesforce.com")
+    salesforce.add_argument("--client-id", required=True, help="connected app consumer key")
+    salesforce.add_argument("--client-secret", required=True, help="connected app consumer secret")
+    salesforce.add_argument("--refresh-token", required=True, help="OAuth refresh token")
+    salesforce.add_argument("--access-token", help="current access token (optional; refreshed on 401)")
+    salesforce.set_defaults(handler=cmd_connector)
+    cloudinary = kinds.add_parser("cloudinary", help="verify direct-upload results with the API secret")
+    cloudinary.add_argument("--org", required=True, help="organisation name")
+    cloudinary.add_argument("--api-secret", required=True, help="Cloudinary API secret")
+    cloudinary.set_defaults(handler=cmd_connector)
 
     secret = commands.add_parser("webhook-secret", help="print an organisation's webhook signing secret")
     secret.add_argument("--org", required=True, help="organisation name")

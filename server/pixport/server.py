@@ -15,12 +15,14 @@ from pixport.api.context import ApiContext
 from pixport.api.image_servicer import ImageServicer
 from pixport.api.import_servicer import ImportServicer
 from pixport.api.readiness_servicer import ReadinessServicer
+from pixport.api.sharinpix_servicers import AlbumServicer, SingleImportServicer
 from pixport.api.webhook_servicer import WebhookServicer
 from pixport.blobs import FileBlobStore
 from pixport.config import Settings
 from pixport.domain.auth import Authenticator
 from pixport.domain.images import Images
 from pixport.domain.imports import ImportJobs
+from pixport.domain.sharinpix import AlbumImages, SingleImports
 from pixport.domain.webhooks import Webhooks
 from pixport.keys import load_server_key
 from pixport.store.db import create_pool, ping
@@ -28,14 +30,19 @@ from pixport.store.images import ImageStore
 from pixport.store.jobs import JobStore
 from pixport.store.notifications import EventHub
 from pixport.store.organizations import OrganizationStore
+from pixport.store.sharinpix import SharinpixStore
 from pixport.store.webhooks import WebhookStore
 from pixport.v1 import (
+    album_service_pb2,
+    album_service_pb2_grpc,
     image_service_pb2,
     image_service_pb2_grpc,
     import_service_pb2,
     import_service_pb2_grpc,
     readiness_service_pb2,
     readiness_service_pb2_grpc,
+    single_import_service_pb2,
+    single_import_service_pb2_grpc,
     webhook_service_pb2,
     webhook_service_pb2_grpc,
 )
@@ -47,6 +54,8 @@ SERVICE_NAMES = (
     image_service_pb2.DESCRIPTOR.services_by_name["ImageService"].full_name,
     readiness_service_pb2.DESCRIPTOR.services_by_name["ReadinessService"].full_name,
     webhook_service_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
+    single_import_service_pb2.DESCRIPTOR.services_by_name["SingleImportService"].full_name,
+    album_service_pb2.DESCRIPTOR.services_by_name["AlbumService"].full_name,
 )
 
 
@@ -87,6 +96,11 @@ async def serve(settings: Settings, dsn: str) -> None:
         ImageServicer(api, Images(ImageStore(pool)), FileBlobStore(settings.blob_dir)), server
     )
     readiness_service_pb2_grpc.add_ReadinessServiceServicer_to_server(ReadinessServicer(pool), server)
+    sharinpix = SharinpixStore(pool)
+    single_import_service_pb2_grpc.add_SingleImportServiceServicer_to_server(
+        SingleImportServicer(api, SingleImports(sharinpix)), server
+    )
+    album_service_pb2_grpc.add_AlbumServiceServicer_to_server(AlbumServicer(api, AlbumImages(sharinpix)), server)
     webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
         WebhookServicer(api, Webhooks(WebhookStore(pool))), server
     )

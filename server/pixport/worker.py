@@ -17,6 +17,8 @@ import asyncpg
 
 from pixport.blobs import FileBlobStore
 from pixport.config import Settings
+from pixport.connectors import Connector
+from pixport.connectors.salesforce import SalesforceConnector
 from pixport.dispatcher import WEBHOOK_CHANNEL, WebhookDispatcher
 from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import ImageRejected, Limits, PixelPool
@@ -25,6 +27,7 @@ from pixport.keys import load_server_key
 from pixport.store.db import create_pool
 from pixport.store.duplicates import DuplicateFinder
 from pixport.store.queue import ClaimedItem, QueueStore
+from pixport.store.sharinpix import SharinpixStore
 from pixport.store.webhooks import WebhookStore
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,8 @@ class Worker:
         self._pixels = pixels
         self._blobs = FileBlobStore(settings.blob_dir)
         self._inflight: dict[asyncio.Task[None], ClaimedItem] = {}
+        connectors: list[Connector] = [SalesforceConnector(SharinpixStore(pool), fetcher)]
+        self._connectors = {connector.name: connector for connector in connectors}
         self._wake = asyncio.Event()
 
     def wake(self, *_args: object) -> None:
@@ -97,8 +102,7 @@ class Worker:
                     item, self.owner, f"processing was interrupted {MAX_ATTEMPTS} times; giving up"
                 )
                 return
-            fetched = await self._fetcher.fetch(item.url)
-            analysis = await self._pixels.analyse(fetched.data)
+            analysis = await self._pixels.analyse(await self._bytes_of(item))
             stored = await asyncio.to_thread(stored_image, analysis, self._blobs)
             stored = await self._duplicates.annotate(item.organization_id, item.system_name,
                                                      item.external_id, stored)
@@ -112,6 +116,14 @@ class Worker:
         except Exception:
             log.exception("unexpected error processing item %s of job %s", item.id, item.job_id)
             await self._retry_or_fail(item, "internal error while processing the image", retryable=True)
+
+    async def _bytes_of(self, item: ClaimedItem) -> bytes:
+        if item.connector == "url":
+            return (await self._fetcher.fetch(item.url, item.fetch_headers)).data
+        connector = self._connectors.get(item.connector)
+        if connector is None or item.connector_ref is None:
+            raise FetchError(f"no connector {item.connector!r} for this image")
+        return await connector.fetch(item.organization_id, item.connector_ref)
 
     async def _retry_or_fail(self, item: ClaimedItem, reason: str, *, retryable: bool) -> None:
         if retryable and item.attempts < MAX_ATTEMPTS:

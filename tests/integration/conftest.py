@@ -8,22 +8,16 @@ import itertools
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import asyncpg
 import pytest
 import pytest_asyncio
+from integration_support import Database
 from pixport.runtime.postgres import EmbeddedPostgres
 from pixport.store.db import create_pool, migrate
 from pixport.store.organizations import OrganizationStore
 
 _orgs = itertools.count(1)
-
-
-@dataclass(frozen=True)
-class Database:
-    dsn: str
-    first_migration: list[str]  # what the session's first migrate() applied
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +50,8 @@ def dsn(database: Database) -> str:
 
 @pytest_asyncio.fixture(scope="session")
 async def pool(database: Database) -> AsyncIterator[asyncpg.Pool]:
-    created = await create_pool(database.dsn, min_size=1, max_size=10)
+    # Connections opened up front, so concurrent claimers really run side by side from the start.
+    created = await create_pool(database.dsn, min_size=6, max_size=10)
     yield created
     await created.close()
 

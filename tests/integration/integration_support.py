@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -10,6 +12,12 @@ from pixport.domain.batch import BatchRequest, ImageSpec
 from pixport.domain.ids import new_job_id
 from pixport.store.jobs import JobStore
 from pixport.store.queue import ClaimedItem, QueueStore, StoredImage
+
+
+@dataclass(frozen=True)
+class Database:
+    dsn: str
+    first_migration: list[str]  # what the session's first migrate() applied
 
 
 def batch(*external_ids: str, system_name: str = "archive", request_id: str = "",
@@ -25,8 +33,16 @@ def batch(*external_ids: str, system_name: str = "archive", request_id: str = ""
     )
 
 
+def admit_all(limit: int | None, window: list[tuple[datetime, int]], now: datetime) -> None:
+    """The admission check of create_job that lets every batch in (quota is not under test here)."""
+
+
+async def create_job(pool: asyncpg.Pool, job_id: str, org: str, request: BatchRequest) -> str:
+    return await JobStore(pool).create_job(job_id, org, request, admit_all)
+
+
 async def create(pool: asyncpg.Pool, org: str, *external_ids: str, **options: Any) -> str:
-    return await JobStore(pool).create_job(new_job_id(), org, batch(*external_ids, **options))
+    return await create_job(pool, new_job_id(), org, batch(*external_ids, **options))
 
 
 async def claim_all(queue: QueueStore, owner: str, *, lease_seconds: float = 60.0) -> list[ClaimedItem]:

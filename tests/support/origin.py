@@ -85,6 +85,10 @@ class Origin:
         self.routes[path] = Route(body, status, {k.replace("_", "-"): v for k, v in headers.items()}, delay)
         return self.url(path)
 
+    def redirect(self, path: str, location: str, status: int = 302) -> str:
+        self.routes[path] = Route(b"", status, {"Location": location})
+        return self.url(path)
+
     def serve_sequence(self, path: str, *answers: tuple[int, bytes]) -> str:
         self.routes[path] = Sequence([Route(body, status) for status, body in answers])
         return self.url(path)

@@ -117,11 +117,6 @@ def test_bad_keys_raise_key_error(store: FileBlobStore, key: str) -> None:
     assert not store.exists(key)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: blobs._KEY is ^[0-9a-f]{64}$ used with .match(): '$' also matches before a final newline, "
-    "so '<64 hex>\\n' passes the key check and becomes a file name instead of raising KeyError",
-)
 def test_a_key_with_a_trailing_newline_is_a_bad_key(store: FileBlobStore) -> None:
     key = store.put(b"stored")
     with pytest.raises(KeyError):

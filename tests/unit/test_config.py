@@ -50,7 +50,7 @@ def test_overrides(tmp_path: Path) -> None:
         "PIXPORT_MAX_IMAGE_BYTES": "1000",
         "PIXPORT_MAX_IMAGE_PIXELS": "2000",
         "PIXPORT_MAX_ANIMATION_FRAMES": "7",
-        "PIXPORT_GRPC_HOST": "0.0.0.0",
+        "PIXPORT_GRPC_HOST": "0.0.0.0",  # noqa: S104
         "PIXPORT_HTTP_HOST": "::",
     })
     assert (settings.http_port, settings.grpc_port, settings.admin_port) == (18080, 15051, 19901)

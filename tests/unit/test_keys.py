@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import os
 import stat
-import threading
 from pathlib import Path
+from typing import Any
 
+import pytest
 from pixport.keys import KEY_FILE, load_server_key
 
 
@@ -28,12 +30,31 @@ def test_the_key_file_is_private(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / KEY_FILE).stat().st_mode) == 0o600
 
 
-def test_concurrent_first_use_agrees_on_one_key(tmp_path: Path) -> None:
-    keys: list[bytes] = []
-    threads = [threading.Thread(target=lambda: keys.append(load_server_key(tmp_path, {}))) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(keys) == 8
-    assert len(set(keys)) == 1
+def test_a_process_racing_the_creator_never_gets_an_empty_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deterministic interleaving: a second process creates and reads the key while the first has written
+    its candidate but not yet linked it into place. Both must end up with the same non-empty key."""
+    seen_by_second: list[bytes] = []
+    interleaved = [False]
+    real_link = os.link
+
+    def link_after_a_second_process(source: str, target: Any) -> None:
+        if not interleaved[0]:
+            interleaved[0] = True
+            seen_by_second.append(load_server_key(tmp_path, {}))
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", link_after_a_second_process)
+    first = load_server_key(tmp_path, {})
+    assert len(first) == 44
+    assert seen_by_second == [first]
+
+
+def test_an_empty_key_file_is_never_used_as_the_key(tmp_path: Path) -> None:
+    (tmp_path / KEY_FILE).write_bytes(b"")
+    try:
+        key = load_server_key(tmp_path, {})
+    except (RuntimeError, ValueError, OSError):
+        return  # refusing to start is fine
+    assert key != b""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from pixport.domain.errors import FieldViolation, InvalidArgument
 from pixport.domain.records import (
     DuplicateRef,
     ImageRecord,
@@ -148,3 +150,27 @@ def image(record: ImageRecord, urls: PublicUrls) -> image_pb2.Image:
         message.duplicate_of.media_id = duplicate["media_id"]
         message.duplicate_of.distance = duplicate["distance"]
     return message
+
+
+def _plain(value: struct_pb2.Value, field: str) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        if not math.isfinite(number):
+            raise InvalidArgument([FieldViolation(field, "numbers must be finite (no NaN or Infinity)")])
+        # JSON has one number type; keep the caller's integers as integers (1, not 1.0).
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return {key: _plain(item, field) for key, item in value.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_plain(item, field) for item in value.list_value.values]
+    return None
+
+
+def plain_struct(message: struct_pb2.Struct, field: str) -> dict[str, Any]:
+    """A Struct as plain JSON data, refusing non-finite numbers (gRPC callers can send them) by field."""
+    return {key: _plain(item, field) for key, item in message.fields.items()}

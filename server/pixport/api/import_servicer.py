@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
-from google.protobuf import json_format
 
 from pixport.api import convert
 from pixport.api.auth import authenticate
@@ -22,14 +21,15 @@ def batch_request(request: import_service_pb2.CreateImportJobRequest) -> BatchRe
     return BatchRequest(
         system_name=request.system_name,
         webhook=request.webhook,
-        context=json_format.MessageToDict(request.context) if request.HasField("context") else None,
+        context=convert.plain_struct(request.context, "context") if request.HasField("context") else None,
         request_id=request.request_id,
         images=tuple(
             ImageSpec(
                 url=image.url, external_id=image.id, title=image.file_name,
-                metadata=json_format.MessageToDict(image.metadata), media_type=image.media_type,
+                metadata=convert.plain_struct(image.metadata, f"images[{index}].metadata"),
+                media_type=image.media_type,
             )
-            for image in request.images
+            for index, image in enumerate(request.images)
         ),
     )
 

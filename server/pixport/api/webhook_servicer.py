@@ -15,10 +15,10 @@ from pixport.v1 import webhook_service_pb2, webhook_service_pb2_grpc
 Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
 MAX_PAGE_SIZE = 200
 _STATES = {
-    DeliveryState.PENDING: webhook_service_pb2.WebhookDelivery.PENDING,
-    DeliveryState.DELIVERING: webhook_service_pb2.WebhookDelivery.DELIVERING,
-    DeliveryState.DELIVERED: webhook_service_pb2.WebhookDelivery.DELIVERED,
-    DeliveryState.FAILED: webhook_service_pb2.WebhookDelivery.FAILED,
+    DeliveryState.PENDING: webhook_service_pb2.WebhookDelivery.STATE_PENDING,
+    DeliveryState.DELIVERING: webhook_service_pb2.WebhookDelivery.STATE_DELIVERING,
+    DeliveryState.DELIVERED: webhook_service_pb2.WebhookDelivery.STATE_DELIVERED,
+    DeliveryState.FAILED: webhook_service_pb2.WebhookDelivery.STATE_FAILED,
 }
 
 

@@ -44,8 +44,14 @@ def json_size(value: Any) -> int:
 
 
 def has_nul(value: Any) -> bool:
-    # PostgreSQL's jsonb cannot hold U+0000, and no caller means to send it.
-    return "\\u0000" in json.dumps(value)
+    """PostgreSQL's jsonb cannot hold U+0000 in keys or strings, and no caller means to send it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
 
 
 class _Collector:

@@ -30,11 +30,13 @@ def encode_page_token(created_at: datetime, job_id: str) -> str:
 
 
 def decode_page_token(token: str) -> tuple[datetime, str]:
+    if len(token) > 512:
+        raise InvalidArgument([FieldViolation("pageToken", "is not a token returned by a previous call")])
     try:
         padded = token + "=" * (-len(token) % 4)
         created_at, job_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
         return datetime.fromisoformat(created_at), str(job_id)
-    except (ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
         raise InvalidArgument([FieldViolation("pageToken", "is not a token returned by a previous call")]) from None
 
 

@@ -48,7 +48,7 @@ def http_error(status: int) -> FetchError:
     except ValueError:
         phrase = ""
     retryable = status >= 500 or status in RETRYABLE_STATUSES
-    return FetchError(f"HTTP {status}{phrase} from origin", retryable=retryable)
+    return FetchError(f"HTTP {status}{phrase} from origin", retryable=retryable, status=status)
 
 
 def _declared_length(resp: aiohttp.ClientResponse) -> int | None:
@@ -219,6 +219,40 @@ class Fetcher:
                     async with session.post(target, data=body, headers=dict(headers), allow_redirects=False) as resp:
                         excerpt = await self._read_excerpt(resp)
                         return PostResult(resp.status, CIMultiDictProxy(CIMultiDict(resp.headers)), excerpt)
+                except aiohttp.ClientError as exc:
+                    raise translate(exc, connect_timeout=self._limits.connect_timeout) from None
+        except TimeoutError:
+            reason = f"timed out: origin did not respond within {format_seconds(timeout)}"
+            raise FetchError(reason, retryable=True) from None
+
+    async def post_and_read(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        timeout: float = 15.0,  # noqa: ASYNC109 (part of the public interface)
+        max_bytes: int = 65536,
+    ) -> FetchResult:
+        """POST once and read the whole (bounded) answer, e.g. an OAuth token response. Any status
+        is returned; no redirects are followed."""
+        session = self._session_for_request()
+        try:
+            target = self._target(url)
+        except EgressRefused as refused:
+            raise FetchError(refused.reason) from None
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    async with session.post(target, data=body, headers=dict(headers), allow_redirects=False) as resp:
+                        data = bytearray()
+                        async for chunk in resp.content.iter_chunked(READ_CHUNK):
+                            data += chunk
+                            if len(data) > max_bytes:
+                                resp.close()
+                                raise FetchError(f"response larger than {max_bytes} bytes")
+                        content_type = resp.headers.get("Content-Type")
+                        return FetchResult(str(resp.url), resp.status, content_type, bytes(data), ())
                 except aiohttp.ClientError as exc:
                     raise translate(exc, connect_timeout=self._limits.connect_timeout) from None
         except TimeoutError:

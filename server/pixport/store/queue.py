@@ -26,6 +26,10 @@ class ClaimedItem:
     media_type: str
     attempts: int
     system_name: str
+    album_id: str | None = None
+    connector: str = "url"  # how the bytes are fetched: "url" or a connector name ("salesforce")
+    connector_ref: str | None = None  # the connector's id for the bytes (e.g. an attachment id)
+    fetch_headers: dict[str, str] | None = None  # caller's headers for the URL fetch
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ class QueueStore:
                 media_id = await connection.fetchval(
                     QUERIES["insert_image"], new_media_id(), *key, item.title, item.metadata, item.url,
                     stored.sha256, stored.format, stored.mime_type, stored.width, stored.height,
-                    stored.byte_size, stored.analysis, stored.phash,
+                    stored.byte_size, stored.analysis, stored.phash, item.album_id,
                 )
                 if media_id is None:  # a concurrent import of the same key won the insert
                     existing = await connection.fetchrow(QUERIES["lock_image_by_key"], *key)
@@ -126,6 +130,11 @@ class QueueStore:
             await connection.execute(QUERIES["lock_job"], item.job_id)
             if await connection.fetchrow(QUERIES["lock_owned_item"], item.id, owner) is None:
                 return None
+            if outcome.status is ItemStatus.FAILED:
+                await connection.execute(
+                    QUERIES["mark_image_unprocessable"], item.organization_id, item.system_name, item.external_id,
+                    outcome.reason,
+                )
             await self._record(connection, item, outcome, image_id)
         return outcome
 

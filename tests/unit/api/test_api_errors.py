@@ -75,7 +75,7 @@ def test_each_domain_error_maps_to_its_code_with_error_info(
 def test_invalid_argument_lists_every_field_violation() -> None:
     violations = [FieldViolation(f"images[{i}].url", "is required") for i in range(7)]
     _code, status, headers = status_for(InvalidArgument(violations))
-    info, bad_request = unpack(status)
+    _info, bad_request = unpack(status)
     assert isinstance(bad_request, error_details_pb2.BadRequest)
     assert [(v.field, v.description) for v in bad_request.field_violations] == [
         (f"images[{i}].url", "is required") for i in range(7)
@@ -86,7 +86,7 @@ def test_invalid_argument_lists_every_field_violation() -> None:
 
 def test_quota_exceeded_has_quota_failure_retry_info_and_retry_after() -> None:
     _code, status, headers = status_for(quota())
-    info, failure, retry = unpack(status)
+    _info, failure, retry = unpack(status)
     assert isinstance(failure, error_details_pb2.QuotaFailure)
     assert [(v.subject, v.description) for v in failure.violations] == [
         ("images-per-day", "daily image limit reached")

@@ -271,8 +271,9 @@ def test_images_past_the_limit_are_not_examined() -> None:
 
 def test_a_huge_batch_is_refused_quickly() -> None:
     bad = image(0, url="ftp://x/", external_id="", title="")
+    huge = batch(*([bad] * 200_000))
     started = time.perf_counter()
-    found = violations(batch(*([bad] * 200_000)))
+    found = violations(huge)
     assert time.perf_counter() - started < 2.0
     assert found[0] == FieldViolation("images", f"must contain at most {MAX_IMAGES} images, got 200000")
     assert len(found) == MAX_VIOLATIONS
@@ -305,11 +306,6 @@ def test_nul_characters_are_refused_everywhere(request_: BatchRequest, field: st
     assert "NUL" in violation.description
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: has_nul searches json.dumps() output for the text '\\u0000', so a string holding a "
-    "literal backslash followed by 'u0000' (no NUL at all) is refused",
-)
 def test_the_text_backslash_u0000_is_not_a_nul_character() -> None:
     literal = "\\u0000"  # six characters: backslash, 'u', four zeros
     assert "\x00" not in literal

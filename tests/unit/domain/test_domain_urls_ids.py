@@ -49,7 +49,9 @@ def test_new_ids_have_their_shapes_and_pass_the_id_check() -> None:
     assert all(looks_like_id(i) for i in job_ids | media_ids | {new_uuid()})
 
 
-@pytest.mark.parametrize("value", ["a", "k49k2grn11sravdj", "A-b_c-9", "x" * 64, "3f2504e0-4f89-11d3-9a0c-0305e82c3301"])
+@pytest.mark.parametrize(
+    "value", ["a", "k49k2grn11sravdj", "A-b_c-9", "x" * 64, "3f2504e0-4f89-11d3-9a0c-0305e82c3301"]
+)
 def test_looks_like_id_accepts_plain_ids(value: str) -> None:
     assert looks_like_id(value)
 

@@ -27,7 +27,9 @@ def row(status: str, reason: str | None = None, *, media_id: str | None = "M1",
 
 
 def test_image_ref_reads_renditions_sorted_and_duplicate() -> None:
-    analysis = {"renditions": {"mini": {}, "full": {}, "fill100": {}}, "duplicate_of": {"media_id": "M0", "distance": 5}}
+    analysis = {
+        "renditions": {"mini": {}, "full": {}, "fill100": {}}, "duplicate_of": {"media_id": "M0", "distance": 5},
+    }
     assert image_ref(row("success", analysis=analysis)) == ImageRef(
         media_id="M1", width=10, height=20, mime_type="image/png", sha256=SHA,
         renditions=("fill100", "full", "mini"), duplicate_of=DuplicateRef("M0", 5),

@@ -5,14 +5,15 @@ FOR UPDATE;
 
 -- insert_image --
 INSERT INTO images (id, organization_id, system_name, external_id, title, metadata, source_url, sha256,
-                    format, mime_type, width, height, byte_size, analysis, phash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                    format, mime_type, width, height, byte_size, analysis, phash, album_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 ON CONFLICT (organization_id, system_name, external_id) DO NOTHING
 RETURNING id;
 
 -- update_image --
 UPDATE images SET title = $2, metadata = $3, source_url = $4, sha256 = $5, format = $6, mime_type = $7,
-       width = $8, height = $9, byte_size = $10, analysis = $11, phash = $12, updated_at = now()
+       width = $8, height = $9, byte_size = $10, analysis = $11, phash = $12, updated_at = now(),
+       processed = true, processing_error = NULL
 WHERE id = $1;
 
 -- get_image --

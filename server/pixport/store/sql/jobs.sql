@@ -38,7 +38,7 @@ SELECT id, organization_id, state, item_count, webhook_url, context FROM import_
 SELECT id, organization_id, system_name, webhook_url, context, state, item_count, created_at, finished_at,
        last_sequence
 FROM import_jobs
-WHERE organization_id = $1
+WHERE organization_id = $1 AND kind = 'batch'
   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::text))
 ORDER BY created_at DESC, id DESC
 LIMIT $4;
@@ -55,7 +55,7 @@ SELECT status, count(*) AS n FROM import_items WHERE job_id = $1 GROUP BY status
 
 -- cancel_items --
 UPDATE import_items SET status = 'cancelled', reason = 'job cancelled', finished_at = now(),
-       lease_owner = NULL, lease_expires_at = NULL
+       lease_owner = NULL, lease_expires_at = NULL, fetch_headers = NULL
 WHERE job_id = $1 AND status IN ('pending', 'running')
 RETURNING position, external_id, title;
 

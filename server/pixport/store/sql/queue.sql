@@ -14,7 +14,8 @@ FROM (
 ) AS due, import_jobs AS job
 WHERE item.id = due.id AND job.id = item.job_id
 RETURNING item.id, item.job_id, item.organization_id, item.position, item.external_id, item.url,
-          item.title, item.metadata, item.media_type, item.attempts, job.system_name;
+          item.title, item.metadata, item.media_type, item.attempts, job.system_name, item.album_id,
+          item.connector, item.connector_ref, item.fetch_headers;
 
 -- lock_owned_item --
 SELECT id, job_id FROM import_items WHERE id = $1 AND status = 'running' AND lease_owner = $2 FOR UPDATE;
@@ -26,7 +27,7 @@ WHERE id = $1 AND status = 'running' AND lease_owner = $2;
 
 -- finish_item --
 UPDATE import_items SET status = $2, reason = $3, image_id = $4, finished_at = now(),
-       lease_owner = NULL, lease_expires_at = NULL
+       lease_owner = NULL, lease_expires_at = NULL, fetch_headers = NULL
 WHERE id = $1
 RETURNING job_id, position, external_id, title;
 
@@ -34,6 +35,11 @@ RETURNING job_id, position, external_id, title;
 SELECT count(*) FILTER (WHERE status IN ('pending', 'running')) AS unfinished,
        count(*) FILTER (WHERE status IN ('success', 'skipped')) AS imported
 FROM import_items WHERE job_id = $1;
+
+-- mark_image_unprocessable --
+-- A registered direct upload whose bytes could not be processed keeps its record, with the reason.
+UPDATE images SET processing_error = $4, updated_at = now()
+WHERE organization_id = $1 AND system_name = $2 AND external_id = $3 AND NOT processed;
 
 -- lock_job --
 SELECT id, state FROM import_jobs WHERE id = $1 FOR UPDATE;
