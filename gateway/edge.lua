@@ -137,6 +137,12 @@ function envoy_on_request(request_handle)
     request_handle:streamInfo():dynamicMetadata():set("pixport", "started_ms", started)
   end
 
+  -- HEAD on image bytes is answered as GET; Envoy drops the body of a response to a HEAD request.
+  local method = headers:get(":method")
+  if method == "HEAD" and string.find(headers:get(":path") or "", "^/api/v1/images/[^/?]+/[^/?]+") then
+    headers:replace(":method", "GET")
+  end
+
   -- Rails-style tolerance for a trailing slash (the album image API documents `/images/`).
   local path = headers:get(":path") or ""
   local bare, query = string.match(path, "^([^?]*)(.*)$")
@@ -195,6 +201,12 @@ function envoy_on_response(response_handle)
   local ok, now = pcall(function() return response_handle:timestamp() end)
   if metadata ~= nil and metadata["started_ms"] ~= nil and ok and now ~= nil then
     headers:replace("x-runtime", string.format("%.6f", (now - metadata["started_ms"]) / 1000))
+  end
+  if headers:get("x-pixport-not-modified") ~= nil then
+    headers:remove("x-pixport-not-modified")
+    headers:replace(":status", "304")
+    headers:remove("content-type")
+    headers:remove("content-length")
   end
   if headers:get("content-type") == "application/json" then
     headers:replace("content-type", "application/json; charset=utf-8")

@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,12 +48,14 @@ def render(
                   TEMPLATE.read_text(encoding="utf-8"))
 
 
-def start(config_path: Path, log_path: Path, preexec: object = None) -> subprocess.Popen[bytes]:
+def start(
+    config_path: Path, log_path: Path, preexec: Callable[[], object] | None = None
+) -> subprocess.Popen[bytes]:
     log = log_path.open("ab")
     return subprocess.Popen(
         # No hot restart: two stacks must run side by side without sharing memory segments.
         [envoy_binary(), "-c", str(config_path), "--disable-hot-restart", "--log-level", "warn"],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=preexec,  # type: ignore[arg-type]
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=preexec,
     )
 
 

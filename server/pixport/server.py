@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import Any
 
+import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -59,13 +61,13 @@ SERVICE_NAMES = (
 )
 
 
-async def _watch_database(pool: object, health_servicer: health.aio.HealthServicer) -> None:
+async def _watch_database(pool: asyncpg.Pool, health_servicer: Any) -> None:
     """Keep grpc.health.v1 truthful: NOT_SERVING while the database does not answer."""
     serving = health_pb2.HealthCheckResponse.SERVING
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
     while True:
         try:
-            await ping(pool)  # type: ignore[arg-type]
+            await ping(pool)
             status = serving
         except Exception:
             status = not_serving
@@ -104,7 +106,7 @@ async def serve(settings: Settings, dsn: str) -> None:
     webhook_service_pb2_grpc.add_WebhookServiceServicer_to_server(
         WebhookServicer(api, Webhooks(WebhookStore(pool))), server
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]  # stubs predate grpc.aio
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server

@@ -11,11 +11,10 @@ import jwt
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from pixport.v1 import import_service_pb2, import_service_pb2_grpc
 from support import images
 from support.origin import Origin
 from support.stack import Stack
-
-from pixport.v1 import import_service_pb2, import_service_pb2_grpc
 
 
 def _token_header(token: str) -> dict[str, str]:
@@ -55,7 +54,8 @@ def test_user_tokens(stack: Stack, origin: Origin, unique: str) -> None:
                              body={"systemName": "u", "images": [{"url": url, "id": "u", "fileName": "u"}]})
     assert response.status == 200 and response.headers["x-token"] == token
     claims = jwt.decode(token, options={"verify_signature": False})
-    forged = jwt.encode({**claims, "exp": int(time.time()) + 900}, "guessed-secret-guessed-secret-32", algorithm="HS256")
+    guessed = "guessed-secret-guessed-secret-32"
+    forged = jwt.encode({**claims, "exp": int(time.time()) + 900}, guessed, algorithm="HS256")
     assert stack.request("GET", "/api/v1/import/jobs", headers=_token_header(forged)).status == 401
     unknown = jwt.encode({**claims, "user_id": "00000000-0000-0000-0000-000000000000"}, "x" * 32, algorithm="HS256")
     assert stack.request("GET", "/api/v1/import/jobs", headers=_token_header(unknown)).status == 401

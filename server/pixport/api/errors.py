@@ -71,7 +71,7 @@ async def abort(context: grpc.aio.ServicerContext, error: DomainError) -> NoRetu
     status_code, status, headers = status_for(error)
     await context.abort(
         status_code, error.message,
-        trailing_metadata=(*headers, ("grpc-status-details-bin", status.SerializeToString())),  # type: ignore[arg-type]
+        trailing_metadata=(*headers, ("grpc-status-details-bin", status.SerializeToString())),
     )
     raise AssertionError("unreachable")  # context.abort raises
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -14,7 +15,7 @@ from pixport.domain.batch import BatchRequest, ImageSpec
 from pixport.domain.imports import EventSource, ImportJobs, watch
 from pixport.v1 import import_job_pb2, import_service_pb2, import_service_pb2_grpc
 
-Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 def batch_request(request: import_service_pb2.CreateImportJobRequest) -> BatchRequest:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import asyncpg
 import grpc
@@ -10,7 +11,7 @@ import grpc
 from pixport.store.db import ping
 from pixport.v1 import readiness_service_pb2, readiness_service_pb2_grpc
 
-Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ReadinessServicer(readiness_service_pb2_grpc.ReadinessServiceServicer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from pixport.api.auth import authenticate
@@ -19,7 +21,7 @@ from pixport.v1 import (
     single_import_service_pb2_grpc,
 )
 
-Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
+Context = grpc.aio.ServicerContext[Any, Any]
 MAX_ALBUM_PAGE = 500
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from pixport.api.auth import authenticate
@@ -12,7 +14,7 @@ from pixport.domain.errors import FieldViolation, InvalidArgument
 from pixport.domain.webhooks import Delivery, DeliveryState, Webhooks
 from pixport.v1 import webhook_service_pb2, webhook_service_pb2_grpc
 
-Context = grpc.aio.ServicerContext  # type: ignore[type-arg]
+Context = grpc.aio.ServicerContext[Any, Any]
 MAX_PAGE_SIZE = 200
 _STATES = {
     DeliveryState.PENDING: webhook_service_pb2.WebhookDelivery.STATE_PENDING,

@@ -110,15 +110,11 @@ class EmbeddedPostgres:
         result = subprocess.run(
             [str(bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
              "-E", "UTF8", "--locale=C", "--no-sync"],
-            check=False, capture_output=True, text=True, **self._user_kwargs(owner),  # type: ignore[call-overload]
+            check=False, capture_output=True, text=True, user=owner[0] if owner else None,
+            group=owner[1] if owner else None, extra_groups=[] if owner else None, cwd=str(self.root),
         )
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed for {self.data}:\n{result.stderr.strip()}")
-
-    def _user_kwargs(self, owner: tuple[int, int] | None) -> dict[str, object]:
-        if owner is None:
-            return {}
-        return {"user": owner[0], "group": owner[1], "extra_groups": [], "cwd": str(self.root)}
 
     def start(self) -> subprocess.Popen[bytes]:
         """Start `postgres` in the foreground as a child, so stopping our process stops it."""
@@ -130,8 +126,9 @@ class EmbeddedPostgres:
             [str(bindir / "postgres"), "-D", str(self.data), "-k", str(self.socket_dir),
              "-c", "listen_addresses=", "-c", "unix_socket_permissions=0700",
              "-c", "max_connections=200", "-c", "fsync=on", "-c", "shared_buffers=128MB"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-            preexec_fn=child_preexec, **self._user_kwargs(owner),  # type: ignore[arg-type]
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=child_preexec,
+            user=owner[0] if owner else None, group=owner[1] if owner else None,
+            extra_groups=[] if owner else None, cwd=str(self.root),
         )
 
     def wait_ready(self, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

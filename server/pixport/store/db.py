@@ -7,6 +7,10 @@ import re
 from importlib import resources
 
 import asyncpg
+import asyncpg.pool
+
+# A connection as the store's helpers receive it: direct, or borrowed from the pool.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 # Serialises migrations when several processes start at once against one database.
 _MIGRATION_LOCK = 0x706978706F7274  # "pixport"

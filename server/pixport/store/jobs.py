@@ -21,6 +21,7 @@ from pixport.domain.records import (
 )
 from pixport.domain.states import job_state
 from pixport.domain.webhooks import new_delivery_id
+from pixport.store.db import Connection
 from pixport.store.queries import QUERIES
 from pixport.store.webhooks import enqueue_delivery
 
@@ -60,7 +61,7 @@ def _job_view(row: asyncpg.Record, items: tuple[ItemView, ...] | None = None) ->
 
 
 async def append_event(
-    connection: asyncpg.Connection, job_id: str, kind: str, payload: dict[str, Any]
+    connection: Connection, job_id: str, kind: str, payload: dict[str, Any]
 ) -> int:
     """Append to the job's log under the job row's lock, so sequences have no gaps, and wake watchers."""
     sequence = await connection.fetchval(QUERIES["next_event_sequence"], job_id)
@@ -69,7 +70,7 @@ async def append_event(
     return int(sequence)
 
 
-async def overview(connection: asyncpg.Connection, job_id: str) -> Overview:
+async def overview(connection: Connection, job_id: str) -> Overview:
     rows = await connection.fetch(QUERIES["count_items"], job_id)
     return Overview.from_counts({row["status"]: row["n"] for row in rows})
 
@@ -165,7 +166,7 @@ class JobStore:
         return [JobEvent(job_id, row["sequence"], row["kind"], row["payload"], row["created_at"]) for row in rows]
 
 
-async def finish_job_if_done(connection: asyncpg.Connection, job_id: str, *, cancelled: bool = False) -> None:
+async def finish_job_if_done(connection: Connection, job_id: str, *, cancelled: bool = False) -> None:
     """Finish the job once no item is left: final state, final event and, if asked for, its webhook,
     all in the caller's transaction."""
     counts = await overview(connection, job_id)

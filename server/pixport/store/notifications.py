@@ -51,8 +51,8 @@ class EventHub:
                     delay = min(delay * 2, 5.0)
             self._wake_all()
 
-    def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        job_id = payload.rpartition(":")[0]
+    def _on_notify(self, _connection: object, _pid: int, _channel: str, payload: object) -> None:
+        job_id = str(payload).rpartition(":")[0]
         for event in self._watchers.get(job_id, ()):
             event.set()
 

@@ -25,6 +25,7 @@ class OrganizationStore:
     async def create_api_client(self, organization_name: str, scopes: tuple[str, ...]) -> ClientRecord:
         async with self._pool.acquire() as connection, connection.transaction():
             org = await connection.fetchrow(QUERIES["upsert_organization"], new_uuid(), organization_name)
+            assert org is not None  # an upsert always returns the row
             row = await connection.fetchrow(QUERIES["insert_api_client"], new_uuid(), org["id"], list(scopes))
         assert row is not None
         return ClientRecord(
@@ -36,6 +37,7 @@ class OrganizationStore:
     async def create_user(self, organization_name: str) -> UserRecord:
         async with self._pool.acquire() as connection, connection.transaction():
             org = await connection.fetchrow(QUERIES["upsert_organization"], new_uuid(), organization_name)
+            assert org is not None  # an upsert always returns the row
             user_id = await connection.fetchval(QUERIES["insert_user"], new_uuid(), org["id"])
         return UserRecord(id=user_id, organization_id=org["id"], organization_name=organization_name)
 

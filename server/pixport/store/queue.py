@@ -9,6 +9,7 @@ import asyncpg
 
 from pixport.domain.ids import new_media_id
 from pixport.domain.records import ImageRef, ItemStatus
+from pixport.store.db import Connection
 from pixport.store.jobs import append_event, finish_job_if_done, image_ref
 from pixport.store.queries import QUERIES
 
@@ -121,6 +122,7 @@ class QueueStore:
             else:
                 status, reason = ItemStatus.SUCCESS, None
             summary = await connection.fetchrow(QUERIES["image_summary"], media_id)
+            assert summary is not None  # locked or inserted in this transaction
             outcome = Outcome(status, reason, image_ref(summary))
             await self._record(connection, item, outcome, media_id)
         return outcome
@@ -139,7 +141,7 @@ class QueueStore:
         return outcome
 
     async def _record(
-        self, connection: asyncpg.Connection, item: ClaimedItem, outcome: Outcome, image_id: str | None
+        self, connection: Connection, item: ClaimedItem, outcome: Outcome, image_id: str | None
     ) -> None:
         await connection.execute(QUERIES["finish_item"], item.id, outcome.status.value, outcome.reason, image_id)
         await append_event(connection, item.job_id, "item_finished", _event_payload(item, outcome))

@@ -10,6 +10,7 @@ import asyncpg
 
 from pixport.domain.records import ImageRecord
 from pixport.domain.sharinpix import FetchPlan
+from pixport.store.db import Connection
 from pixport.store.jobs import Admission
 from pixport.store.queries import QUERIES
 
@@ -42,7 +43,7 @@ def album_image(row: asyncpg.Record) -> ImageRecord:
     )
 
 
-async def _admit(connection: asyncpg.Connection, organization_id: str, admit: Admission) -> None:
+async def _admit(connection: Connection, organization_id: str, admit: Admission) -> None:
     limit = await connection.fetchval(QUERIES["lock_organization_quota"], organization_id)
     window = await connection.fetch(QUERIES["usage_window"], organization_id) if limit is not None else []
     now = await connection.fetchval(QUERIES["database_now"])
@@ -110,6 +111,7 @@ class SharinpixStore:
                                      {"overview": {"total": 1, "pending": 1}})
             await connection.execute(QUERIES["notify_queue"])
             row = await connection.fetchrow(QUERIES["get_album_image"], organization_id, album_id, image_id)
+        assert row is not None  # inserted in this transaction
         return album_image(row)
 
     async def list_album_images(self, organization_id: str, album_id: str, limit: int) -> list[ImageRecord]:

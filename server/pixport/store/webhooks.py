@@ -10,6 +10,7 @@ import asyncpg
 
 from pixport.domain.records import Overview
 from pixport.domain.webhooks import Attempt, Delivery, DeliveryState
+from pixport.store.db import Connection
 from pixport.store.queries import QUERIES
 
 
@@ -25,7 +26,7 @@ class ClaimedDelivery:
 
 
 async def enqueue_delivery(
-    connection: asyncpg.Connection, delivery_id: str, job: asyncpg.Record, state: str, overview: Overview
+    connection: Connection, delivery_id: str, job: asyncpg.Record, state: str, overview: Overview
 ) -> None:
     """Called in the transaction that finishes the job: the delivery exists iff the job finished."""
     payload = {"id": job["id"], "state": state, "overview": overview.as_dict(), "context": job["context"]}
