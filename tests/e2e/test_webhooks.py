@@ -48,7 +48,7 @@ def test_retried_until_accepted_with_same_id_and_valid_signature(
     log = stack.request("GET", f"/api/v1/webhooks/deliveries?jobId={job_id}", token=org["token"]).json()
     [delivery] = log["webhookDeliveries"]
     assert delivery["id"] == attempts[0].headers["webhook-id"]
-    assert delivery["state"] == "DELIVERED" and delivery["attemptCount"] == 3
+    assert delivery["state"] == "STATE_DELIVERED" and delivery["attemptCount"] == 3
     assert [a["statusCode"] for a in delivery["attempts"]] == [500, 500, 200]
 
     redelivered = stack.request("POST", f"/api/v1/webhooks/deliveries/{delivery['id']}:redeliver", token=org["token"],
@@ -67,7 +67,7 @@ def test_410_stops_retries(stack: Stack, origin: Origin, org: dict[str, str], un
     assert len(origin.requests_to(f"/{unique}/hook")) == 1
     [delivery] = stack.request("GET", f"/api/v1/webhooks/deliveries?jobId={job_id}",
                                token=org["token"]).json()["webhookDeliveries"]
-    assert delivery["state"] == "FAILED" and "410" in delivery["lastError"]
+    assert delivery["state"] == "STATE_FAILED" and "410" in delivery["lastError"]
 
 
 def test_webhook_to_a_forbidden_address_is_refused(stack: Stack, origin: Origin, org: dict[str, str],
@@ -80,10 +80,10 @@ def test_webhook_to_a_forbidden_address_is_refused(stack: Stack, origin: Origin,
     while time.monotonic() < deadline:
         [delivery] = stack.request("GET", f"/api/v1/webhooks/deliveries?jobId={job_id}",
                                    token=org["token"]).json()["webhookDeliveries"]
-        if delivery["state"] == "FAILED":
+        if delivery["state"] == "STATE_FAILED":
             break
         time.sleep(0.2)
-    assert delivery["state"] == "FAILED" and "refused" in delivery["lastError"]
+    assert delivery["state"] == "STATE_FAILED" and "refused" in delivery["lastError"]
 
 
 @pytest.fixture

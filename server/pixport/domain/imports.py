@@ -14,7 +14,7 @@ from pixport.domain.auth import READ_SCOPE, WRITE_SCOPE, Principal
 from pixport.domain.batch import BatchRequest, validate_batch
 from pixport.domain.errors import FieldViolation, InvalidArgument, NotFound
 from pixport.domain.ids import looks_like_id, new_job_id
-from pixport.domain.quota import check_quota
+from pixport.domain.quota import admission
 from pixport.domain.records import JobEvent, JobView
 
 if TYPE_CHECKING:
@@ -47,11 +47,9 @@ class ImportJobs:
     async def create(self, principal: Principal, request: BatchRequest) -> str:
         principal.require(WRITE_SCOPE)
         batch = validate_batch(request)  # validation first: an invalid batch is a 400 whatever the quota
-
-        def admit(limit: int | None, window: list[tuple[datetime, int]], now: datetime) -> None:
-            check_quota(limit, window, len(batch.images), now)
-
-        return await self._jobs.create_job(new_job_id(), principal.organization_id, batch, admit)
+        return await self._jobs.create_job(
+            new_job_id(), principal.organization_id, batch, admission(len(batch.images))
+        )
 
     async def get(self, principal: Principal, job_id: str, *, with_items: bool = True) -> JobView:
         principal.require(READ_SCOPE)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from pixport.domain.errors import QuotaExceeded
 
 WINDOW = timedelta(hours=24)
+
+
+def admission(requested: int) -> Callable[[int | None, Sequence[tuple[datetime, int]], datetime], None]:
+    """The check the store runs under the organisation's lock for a request of `requested` images."""
+
+    def admit(limit: int | None, window: Sequence[tuple[datetime, int]], now: datetime) -> None:
+        check_quota(limit, window, requested, now)
+
+    return admit
 
 
 def check_quota(

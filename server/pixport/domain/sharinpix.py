@@ -14,7 +14,7 @@ from pixport.domain.auth import READ_SCOPE, Principal
 from pixport.domain.batch import has_nul, json_size
 from pixport.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from pixport.domain.ids import looks_like_id, new_job_id, new_media_id, new_uuid
-from pixport.domain.quota import check_quota
+from pixport.domain.quota import admission
 from pixport.domain.records import ImageRecord
 from pixport.fetch import validate_url
 
@@ -132,15 +132,12 @@ class SingleImports:
         echoed = self._echo(params, album_id)
         import_id, job_id = new_uuid(), new_job_id()
 
-        def admit(limit: int | None, window: list[tuple[datetime, int]], now: datetime) -> None:
-            check_quota(limit, window, 1, now)
-
         created_at = await self._store.create_single_import(
             import_id=import_id, job_id=job_id, organization_id=principal.organization_id, album_id=album_id,
             import_type=import_type or None, params=echoed, title=params.filename or import_id,
             metadata=params.metadata or params.metadatas,
             plan=FetchPlan(url, connector, connector_ref, headers or None),
-            admit=admit,
+            admit=admission(1),
         )
         return import_id, created_at, echoed
 
@@ -228,15 +225,12 @@ class AlbumImages:
         image_format = str(upload.get("format", "")).lower()
         exif = upload.get("image_metadata") if isinstance(upload.get("image_metadata"), dict) else {}
 
-        def admit(limit: int | None, window: list[tuple[datetime, int]], now: datetime) -> None:
-            check_quota(limit, window, 1, now)
-
         return await self._store.register_direct_upload(
             image_id=new_media_id(), job_id=new_job_id(), organization_id=principal.organization_id, album_id=album,
             title=str(upload.get("original_filename", "")), metadata=metadatas, source_url=secure_url,
             format_name=image_format, mime_type=_CLOUDINARY_FORMATS.get(image_format, ""),
             width=_int(upload, "width"), height=_int(upload, "height"), byte_size=_int(upload, "bytes"),
-            analysis={"exif": exif}, provider_info=upload, admit=admit,
+            analysis={"exif": exif}, provider_info=upload, admit=admission(1),
         )
 
     async def list_images(self, principal: Principal, album_id: str, limit: int) -> list[ImageRecord]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
+from typing import TypeVar
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -19,6 +20,7 @@ from pixport.fetch.policy import EgressPolicy
 from pixport.fetch.resolver import GuardedResolver, guarded_socket_factory
 from pixport.fetch.urls import literal_ip, origin, to_yarl, validate_url
 
+T = TypeVar("T")
 FOLLOWED_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 RETRYABLE_STATUSES = frozenset({408, 429})
 EXCERPT_CHARS = 512
@@ -208,22 +210,12 @@ class Fetcher:
         timeout: float = 15.0,  # noqa: ASYNC109 (part of the public interface)
     ) -> PostResult:
         """POST `body` once (no redirects followed: a 3xx is returned like any other status)."""
-        session = self._session_for_request()
-        try:
-            target = self._target(url)
-        except EgressRefused as refused:
-            raise FetchError(refused.reason) from None
-        try:
-            async with asyncio.timeout(timeout):
-                try:
-                    async with session.post(target, data=body, headers=dict(headers), allow_redirects=False) as resp:
-                        excerpt = await self._read_excerpt(resp)
-                        return PostResult(resp.status, CIMultiDictProxy(CIMultiDict(resp.headers)), excerpt)
-                except aiohttp.ClientError as exc:
-                    raise translate(exc, connect_timeout=self._limits.connect_timeout) from None
-        except TimeoutError:
-            reason = f"timed out: origin did not respond within {format_seconds(timeout)}"
-            raise FetchError(reason, retryable=True) from None
+
+        async def excerpt(resp: aiohttp.ClientResponse) -> PostResult:
+            text = await self._read_excerpt(resp)
+            return PostResult(resp.status, CIMultiDictProxy(CIMultiDict(resp.headers)), text)
+
+        return await self._post_once(url, body, headers, timeout, excerpt)
 
     async def post_and_read(
         self,
@@ -236,6 +228,26 @@ class Fetcher:
     ) -> FetchResult:
         """POST once and read the whole (bounded) answer, e.g. an OAuth token response. Any status
         is returned; no redirects are followed."""
+
+        async def whole(resp: aiohttp.ClientResponse) -> FetchResult:
+            data = bytearray()
+            async for chunk in resp.content.iter_chunked(READ_CHUNK):
+                data += chunk
+                if len(data) > max_bytes:
+                    resp.close()
+                    raise FetchError(f"response larger than {max_bytes} bytes")
+            return FetchResult(str(resp.url), resp.status, resp.headers.get("Content-Type"), bytes(data), ())
+
+        return await self._post_once(url, body, headers, timeout, whole)
+
+    async def _post_once(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout: float,  # noqa: ASYNC109
+        read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+    ) -> T:
         session = self._session_for_request()
         try:
             target = self._target(url)
@@ -245,14 +257,7 @@ class Fetcher:
             async with asyncio.timeout(timeout):
                 try:
                     async with session.post(target, data=body, headers=dict(headers), allow_redirects=False) as resp:
-                        data = bytearray()
-                        async for chunk in resp.content.iter_chunked(READ_CHUNK):
-                            data += chunk
-                            if len(data) > max_bytes:
-                                resp.close()
-                                raise FetchError(f"response larger than {max_bytes} bytes")
-                        content_type = resp.headers.get("Content-Type")
-                        return FetchResult(str(resp.url), resp.status, content_type, bytes(data), ())
+                        return await read(resp)
                 except aiohttp.ClientError as exc:
                     raise translate(exc, connect_timeout=self._limits.connect_timeout) from None
         except TimeoutError:

@@ -60,6 +60,15 @@ def _job_view(row: asyncpg.Record, items: tuple[ItemView, ...] | None = None) ->
     )
 
 
+async def admit_under_lock(connection: Connection, organization_id: str, admit: Admission) -> None:
+    """Run the quota check with the organisation's row locked until the caller's transaction ends,
+    so concurrent requests are admitted one at a time against the same usage."""
+    limit = await connection.fetchval(QUERIES["lock_organization_quota"], organization_id)
+    window = await connection.fetch(QUERIES["usage_window"], organization_id) if limit is not None else []
+    now = await connection.fetchval(QUERIES["database_now"])
+    admit(limit, [(row["created_at"], row["item_count"]) for row in window], now)
+
+
 async def append_event(
     connection: Connection, job_id: str, kind: str, payload: dict[str, Any]
 ) -> int:
@@ -84,16 +93,14 @@ class JobStore:
         (an earlier job's id when the request id was already used). `admit` sees the quota and the
         last 24 hours' usage under the organisation's lock, so concurrent batches cannot overshoot."""
         async with self._pool.acquire() as connection, connection.transaction():
-            limit = await connection.fetchval(QUERIES["lock_organization_quota"], organization_id)
+            await connection.execute(QUERIES["lock_organization_quota"], organization_id)
             if batch.request_id:
                 existing = await connection.fetchval(
                     QUERIES["get_job_id_by_request_id"], organization_id, batch.request_id
                 )
                 if existing is not None:
                     return str(existing)
-            window = await connection.fetch(QUERIES["usage_window"], organization_id) if limit is not None else []
-            now = await connection.fetchval(QUERIES["database_now"])
-            admit(limit, [(row["created_at"], row["item_count"]) for row in window], now)
+            await admit_under_lock(connection, organization_id, admit)
             created = await connection.fetchval(
                 QUERIES["insert_job"], job_id, organization_id, batch.system_name, batch.webhook or None,
                 batch.context, batch.request_id or None, len(batch.images),

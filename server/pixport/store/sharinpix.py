@@ -10,8 +10,8 @@ import asyncpg
 
 from pixport.domain.records import ImageRecord
 from pixport.domain.sharinpix import FetchPlan
-from pixport.store.db import Connection
-from pixport.store.jobs import Admission
+from pixport.store.images import image_record
+from pixport.store.jobs import Admission, admit_under_lock
 from pixport.store.queries import QUERIES
 
 SYSTEM_NAME = "sharinpix"  # images of the album dialect are keyed (organisation, "sharinpix", their id)
@@ -32,22 +32,8 @@ class SingleImportRow:
 
 
 def album_image(row: asyncpg.Record) -> ImageRecord:
-    return ImageRecord(
-        media_id=row["id"], organization_id=row["organization_id"], system_name=row["system_name"],
-        external_id=row["external_id"], title=row["title"], metadata=row["metadata"], sha256=row["sha256"],
-        format=row["format"], mime_type=row["mime_type"], width=row["width"], height=row["height"],
-        byte_size=row["byte_size"], analysis=row["analysis"], created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        extra={"album_id": row["album_id"], "provider_info": row["provider_info"], "processed": row["processed"],
-               "processing_error": row["processing_error"], "source_url": row["source_url"]},
-    )
-
-
-async def _admit(connection: Connection, organization_id: str, admit: Admission) -> None:
-    limit = await connection.fetchval(QUERIES["lock_organization_quota"], organization_id)
-    window = await connection.fetch(QUERIES["usage_window"], organization_id) if limit is not None else []
-    now = await connection.fetchval(QUERIES["database_now"])
-    admit(limit, [(row["created_at"], row["item_count"]) for row in window], now)
+    extra = {key: row[key] for key in ("album_id", "provider_info", "processed", "processing_error", "source_url")}
+    return image_record(row, extra)
 
 
 class SharinpixStore:
@@ -60,7 +46,7 @@ class SharinpixStore:
     ) -> datetime:
         """The import record, its album, and a one-item job on the shared queue, in one transaction."""
         async with self._pool.acquire() as connection, connection.transaction():
-            await _admit(connection, organization_id, admit)
+            await admit_under_lock(connection, organization_id, admit)
             await connection.execute(QUERIES["upsert_album"], organization_id, album_id)
             await connection.execute(
                 QUERIES["insert_single_job"], job_id, organization_id, SYSTEM_NAME, "single_import"
@@ -94,7 +80,7 @@ class SharinpixStore:
     ) -> ImageRecord:
         """The image record (processed: false) and a one-item job that fetches and processes its bytes."""
         async with self._pool.acquire() as connection, connection.transaction():
-            await _admit(connection, organization_id, admit)
+            await admit_under_lock(connection, organization_id, admit)
             await connection.execute(QUERIES["upsert_album"], organization_id, album_id)
             await connection.execute(
                 QUERIES["insert_direct_upload"], image_id, organization_id, SYSTEM_NAME, title, metadata, source_url,
