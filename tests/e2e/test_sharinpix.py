@@ -104,6 +104,11 @@ def test_seed_000_url_import_with_headers(stack: Stack, origin: Origin, album_or
     assert image["processed"] is True and (image["width"], image["height"]) == (100, 100)
     assert image["filename"] == "image123_asdasd.JpG" and image["metadatas"] == {"attachmentId": "00P24000003vSXsEAM"}
 
+    other = stack.token(stack.create_client(f"sp-other-{unique}")["client_id"])
+    for path in (f"/api/v1/imports/{record['id']}", f"/api/v1/albums/imported_album/images/{done['image_id']}"):
+        assert stack.request("GET", path, token=other).status == 404, path
+    assert stack.request("GET", "/api/v1/albums/imported_album/images", token=other).json()["images"] == []
+
 
 def test_json_body_and_redirects(stack: Stack, origin: Origin, album_org: dict[str, str], unique: str) -> None:
     other_host = Origin("127.0.0.3")

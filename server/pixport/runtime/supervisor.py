@@ -155,12 +155,14 @@ class Supervisor:
         return 0
 
     def _stop_all(self) -> None:
-        # Reverse order: the edge first (no new requests), PostgreSQL last.
+        # Reverse order: the edge first (no new requests), PostgreSQL last. Each child is asked alone
+        # (a worker hands its in-flight images back to the queue and stops its own pixel processes);
+        # whatever is left in its process group afterwards is killed.
         for child in reversed(self.children):
             if child.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, child.stop_signal)
-            self._reap(child, timeout=15)
+                    child.process.send_signal(child.stop_signal)
+            self._reap(child, timeout=20)
         self.children.clear()
 
     def _reap(self, child: Child, timeout: float) -> None:
@@ -168,7 +170,8 @@ class Supervisor:
             child.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self._say(f"{child.name} did not stop in {timeout:.0f} s; killing it")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.process.pid, signal.SIGKILL)
+            child.process.kill()
             child.process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signal.SIGKILL)
 
