@@ -152,7 +152,7 @@ def cmd_org_set_quota(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from pixport.import_command import main_import
+    from pixport.transport.import_client import main_import
 
     server = args.server or f"127.0.0.1:{settings.grpc_port}"
     return main_import(args.file, server, args.token or os.environ.get("PIXPORT_TOKEN"), args.watch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import pwd
@@ -142,16 +143,12 @@ class EmbeddedPostgres:
                 check=False,
             )
             if probe.returncode == 0:
-                self._create_database(bindir)
+                self._create_database()
                 return
             time.sleep(0.1)
         raise RuntimeError(f"PostgreSQL did not become ready in {timeout:.0f} s; see {self.log_file}")
 
-    def _create_database(self, bindir: Path) -> None:
-        psql = [str(bindir / "psql"), "-h", str(self.socket_dir), "-U", SUPERUSER, "-d", "postgres", "-tAq"]
-        exists = subprocess.run(
-            [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"],
-            check=True, capture_output=True, text=True,
-        )
-        if exists.stdout.strip() != "1":
-            subprocess.run([*psql, "-c", f"CREATE DATABASE {DATABASE_NAME}"], check=True, capture_output=True)
+    def _create_database(self) -> None:
+        from pixport.store.db import ensure_database
+
+        asyncio.run(ensure_database(self.admin_dsn, DATABASE_NAME))

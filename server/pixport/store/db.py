@@ -68,5 +68,17 @@ async def migrate(dsn: str) -> list[str]:
     return applied
 
 
+async def ensure_database(admin_dsn: str, name: str) -> None:
+    """Create database `name` if missing (connecting to the cluster's maintenance database)."""
+    if not name.isidentifier():
+        raise ValueError(f"unsafe database name {name!r}")
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
 async def ping(pool: asyncpg.Pool, deadline_seconds: float = 2.0) -> None:
     await pool.fetchval("SELECT 1", timeout=deadline_seconds)

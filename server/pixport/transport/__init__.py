@@ -1,0 +1,1 @@
+"""Clients of pixport's own gRPC API (used by the `pixport` command)."""
