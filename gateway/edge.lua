@@ -124,10 +124,9 @@ local function form_to_json(body)
   return encode(root)
 end
 
+-- A local reply: the edge's local_reply_config wraps the text into its JSON error body.
 local function reject(request_handle, status, message)
-  request_handle:respond(
-    {[":status"] = tostring(status), ["content-type"] = "application/json"},
-    '{"code":' .. status .. ',"message":' .. json_string(message) .. "}")
+  request_handle:respond({[":status"] = tostring(status), ["content-type"] = "text/plain"}, message)
 end
 
 function envoy_on_request(request_handle)
@@ -153,6 +152,9 @@ function envoy_on_request(request_handle)
 
   local content_type = string.lower(headers:get("content-type") or "")
   if string.find(content_type, "application/x-www-form-urlencoded", 1, true) == 1 then
+    -- Headers must be changed before body(): the headers object is not usable after it.
+    headers:replace("content-type", "application/json")
+    headers:remove("content-length")
     local body = request_handle:body()
     local text = body and body:getBytes(0, body:length()) or ""
     local json, key, problem = form_to_json(text)
@@ -163,8 +165,6 @@ function envoy_on_request(request_handle)
     if body then
       body:setBytes(json)
     end
-    headers:replace("content-type", "application/json")
-    headers:replace("content-length", tostring(#json))
   end
 end
 
@@ -213,14 +213,13 @@ function envoy_on_response(response_handle)
   end
 
   -- Over quota: the batch import API's documented 429 body, a list with one error object.
+  -- (Headers first: the headers object is not usable after body().)
   if headers:get(":status") == "429" then
+    headers:remove("content-length")
     local body = response_handle:body()
     local message = body and json_message(body:getBytes(0, body:length()))
     if message ~= nil then
-      local seed = '[{"status":429,"error":"Usage Limit Exceeded","error_details":{"message":"' .. message .. '"}}]'
-      body:setBytes(seed)
-      headers:replace("content-length", tostring(#seed))
-      headers:replace("content-type", "application/json; charset=utf-8")
+      body:setBytes('[{"status":429,"error":"Usage Limit Exceeded","error_details":{"message":"' .. message .. '"}}]')
     end
   end
 end

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from pixport.api.context import ApiContext
+from pixport.api.decoding import DecodeErrorInterceptor
 from pixport.api.image_servicer import ImageServicer
 from pixport.api.import_servicer import ImportServicer
 from pixport.api.readiness_servicer import ReadinessServicer
@@ -86,7 +87,7 @@ async def serve(settings: Settings, dsn: str) -> None:
         configured_public_url=settings.configured_public_url,
         default_public_url=settings.public_url,
     )
-    server = grpc.aio.server(options=[
+    server = grpc.aio.server(interceptors=[DecodeErrorInterceptor()], options=[
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.so_reuseport", 0),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from pixport.imaging import colors, fingerprint, svg
+from pixport.imaging import colors, fingerprint, png, svg
 from pixport.imaging.decode import decode, load_pixels
 from pixport.imaging.limits import check_byte_size, count_frames, open_image
 from pixport.imaging.metadata import read_metadata
@@ -34,6 +34,8 @@ def analyse(data: bytes, limits: Limits) -> Analysis:
 def _analyse_raster(data: bytes, fmt: str, limits: Limits) -> Analysis:
     if looks_like_polyglot(data):
         raise ImageRejected("refused: the file starts like an image but also contains HTML or script")
+    if fmt == "png":
+        png.check_chunks(data)
     # Everything stays inside the block: the decoded image may be the opened file's own pixels.
     with open_image(data, fmt, limits) as im:
         frame_count = count_frames(im, limits)
