@@ -217,8 +217,10 @@ function envoy_on_response(response_handle)
   if headers:get(":status") == "429" then
     headers:remove("content-length")
     local body = response_handle:body()
-    local message = body and json_message(body:getBytes(0, body:length()))
-    if message ~= nil then
+    local text = body and body:getBytes(0, body:length()) or ""
+    -- Only pixport's own quota refusal: other RESOURCE_EXHAUSTED errors keep their status JSON.
+    local message = string.find(text, '"reason":"USAGE_LIMIT_EXCEEDED"', 1, true) and json_message(text)
+    if message then
       body:setBytes('[{"status":429,"error":"Usage Limit Exceeded","error_details":{"message":"' .. message .. '"}}]')
     end
   end

@@ -17,7 +17,6 @@ _KEY = re.compile(r"^[0-9a-f]{64}$")
 class BlobStore(Protocol):
     def put(self, data: bytes) -> str: ...
     def exists(self, key: str) -> bool: ...
-    def size(self, key: str) -> int: ...
     def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]: ...
 
 
@@ -51,9 +50,6 @@ class FileBlobStore:
             return self._path(key).exists()
         except KeyError:
             return False
-
-    def size(self, key: str) -> int:
-        return self._path(key).stat().st_size
 
     def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         with self._path(key).open("rb") as handle:

@@ -11,6 +11,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+import asyncpg
 from standardwebhooks.webhooks import Webhook
 
 from pixport.domain.webhooks import DEFAULT_SCHEDULE, DeliveryState, parse_retry_after, verdict, webhook_secret
@@ -44,7 +45,11 @@ class WebhookDispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             free = CONCURRENCY - len(self._inflight)
-            claimed = await self._store.claim(self._owner, LEASE_SECONDS, free) if free > 0 else []
+            try:
+                claimed = await self._store.claim(self._owner, LEASE_SECONDS, free) if free > 0 else []
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("claiming webhook deliveries failed: %s; retrying", error)
+                claimed = []
             for delivery in claimed:
                 task = asyncio.create_task(self._deliver(delivery), name=f"webhook-{delivery.id}")
                 self._inflight.add(task)

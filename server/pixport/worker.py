@@ -22,10 +22,12 @@ from pixport.connectors.salesforce import SalesforceConnector
 from pixport.dispatcher import WEBHOOK_CHANNEL, WebhookDispatcher
 from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import ImageRejected, Limits, PixelPool
+from pixport.imaging.pool import PixelPoolError
 from pixport.ingest import stored_image
 from pixport.keys import load_server_key
 from pixport.store.db import create_pool
 from pixport.store.duplicates import DuplicateFinder
+from pixport.store.notifications import listen
 from pixport.store.queue import ClaimedItem, QueueStore
 from pixport.store.sharinpix import SharinpixStore
 from pixport.store.webhooks import WebhookStore
@@ -33,7 +35,7 @@ from pixport.store.webhooks import WebhookStore
 log = logging.getLogger(__name__)
 QUEUE_CHANNEL = "pixport_queue"
 MAX_ATTEMPTS = 3
-RETRY_DELAYS = (2.0, 10.0, 30.0)
+RETRY_DELAYS = (2.0, 10.0)  # before attempts 2 and 3
 # Wake-ups come from NOTIFY; this sweep only catches delayed retries and expired leases.
 SWEEP_SECONDS = 2.0
 
@@ -51,22 +53,51 @@ class Worker:
         connectors: list[Connector] = [SalesforceConnector(SharinpixStore(pool), fetcher)]
         self._connectors = {connector.name: connector for connector in connectors}
         self._wake = asyncio.Event()
+        self._claims = 0
 
     def wake(self, *_args: object) -> None:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         capacity = max(1, self._settings.worker_concurrency)
+        heartbeat = asyncio.create_task(self._heartbeat(stop), name="lease-heartbeat")
+        try:
+            while not stop.is_set():
+                free = capacity - len(self._inflight)
+                try:
+                    claimed = await self._claim(free) if free > 0 else []
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                    # The database is away (restart, failover): keep the process, try again shortly.
+                    log.warning("claiming items failed: %s; retrying", error)
+                    claimed = []
+                    await asyncio.sleep(SWEEP_SECONDS)
+                for item in claimed:
+                    task = asyncio.create_task(self._process(item), name=f"item-{item.id}")
+                    self._inflight[task] = item
+                    task.add_done_callback(self._done)
+                if len(claimed) < free or free <= 0:  # queue drained, or no capacity: wait for news
+                    await self._wait(stop)
+            await self._release_inflight()
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _claim(self, limit: int) -> list[ClaimedItem]:
+        # A fresh token per claim: if this process ever reclaims its own expired item, the older
+        # task's result is refused instead of racing the new one.
+        self._claims += 1
+        return await self._queue.claim(f"{self.owner}:{self._claims}", self._settings.lease_seconds, limit)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Extend the leases of items still in progress (waiting for a pixel process, a slow origin)."""
+        interval = max(self._settings.lease_seconds / 3, 0.05)
         while not stop.is_set():
-            free = capacity - len(self._inflight)
-            claimed = await self._queue.claim(self.owner, self._settings.lease_seconds, free) if free > 0 else []
-            for item in claimed:
-                task = asyncio.create_task(self._process(item), name=f"item-{item.id}")
-                self._inflight[task] = item
-                task.add_done_callback(self._done)
-            if len(claimed) < free or free <= 0:  # queue drained, or no capacity: wait for news
-                await self._wait(stop)
-        await self._release_inflight()
+            await asyncio.sleep(interval)
+            try:
+                await self._queue.extend_leases(list(self._inflight.values()), self._settings.lease_seconds)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("extending leases failed: %s", error)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)
@@ -93,24 +124,27 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             if item is not None:
-                await self._queue.requeue(item, self.owner, 0, None)  # type: ignore[arg-type]
+                await self._queue.requeue(item, item.lease_owner, 0, None, refund=True)
 
     async def _process(self, item: ClaimedItem) -> None:
         try:
             if item.attempts > MAX_ATTEMPTS:
                 await self._queue.finish_failed(
-                    item, self.owner, f"processing was interrupted {MAX_ATTEMPTS} times; giving up"
+                    item, item.lease_owner, f"processing was interrupted {MAX_ATTEMPTS} times; giving up"
                 )
                 return
             analysis = await self._pixels.analyse(await self._bytes_of(item))
             stored = await asyncio.to_thread(stored_image, analysis, self._blobs)
             stored = await self._duplicates.annotate(item.organization_id, item.system_name,
                                                      item.external_id, stored)
-            await self._queue.finish_imported(item, self.owner, stored)
+            await self._queue.finish_imported(item, item.lease_owner, stored)
         except FetchError as error:
             await self._retry_or_fail(item, error.reason, retryable=error.retryable)
         except ImageRejected as error:
-            await self._queue.finish_failed(item, self.owner, error.reason)
+            await self._queue.finish_failed(item, item.lease_owner, error.reason)
+        except PixelPoolError:
+            # The pool itself is closing or broken (not this image's fault): hand the item back.
+            await self._queue.requeue(item, item.lease_owner, RETRY_DELAYS[0], None, refund=True)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -128,11 +162,11 @@ class Worker:
     async def _retry_or_fail(self, item: ClaimedItem, reason: str, *, retryable: bool) -> None:
         if retryable and item.attempts < MAX_ATTEMPTS:
             delay = RETRY_DELAYS[min(item.attempts - 1, len(RETRY_DELAYS) - 1)]
-            await self._queue.requeue(item, self.owner, delay, reason)
+            await self._queue.requeue(item, item.lease_owner, delay, reason)
             return
         if retryable and item.attempts > 1:
             reason = f"{reason} (gave up after {item.attempts} attempts)"
-        await self._queue.finish_failed(item, self.owner, reason)
+        await self._queue.finish_failed(item, item.lease_owner, reason)
 
 
 async def run_worker(settings: Settings, dsn: str) -> None:
@@ -150,9 +184,7 @@ async def run_worker(settings: Settings, dsn: str) -> None:
         WebhookStore(pool), fetcher, load_server_key(settings.data_dir), worker.owner,
         settings.webhook_retry_schedule,
     )
-    listener = await asyncpg.connect(dsn)
-    await listener.add_listener(QUEUE_CHANNEL, worker.wake)
-    await listener.add_listener(WEBHOOK_CHANNEL, dispatcher.wake)
+    listener = await listen(dsn, {QUEUE_CHANNEL: worker.wake, WEBHOOK_CHANNEL: dispatcher.wake})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -47,6 +47,8 @@ def test_import_success_then_skip_then_update(stack: Stack, origin: Origin, org:
     assert changed["image"]["mediaId"] == image["mediaId"]
     assert (changed["image"]["width"], changed["image"]["height"]) == (640, 480)
     assert changed["image"]["originalUrl"] != image["originalUrl"]  # new content, new versioned URL
+    # The first job still reports what it imported then, as its event log does.
+    assert stack.wait_job(first["id"], org["token"])["images"][0]["image"] == image
 
 
 def test_failures_have_actionable_reasons(stack: Stack, origin: Origin, org: dict[str, str], unique: str) -> None:

@@ -424,11 +424,16 @@ def test_direct_upload_urls_are_guarded(ssrf: SsrfEnv) -> None:
     probe = ssrf.stack.request("GET", "/api/v1/albums/direct/images", token=token)
     if probe.status == 404 and "resolve" in probe.body.decode():
         pytest.skip("no album endpoint in this build")
-    urls = [f"http://127.0.0.2:{rport}/x.jpg", f"http://0x7f000002:{rport}/x.jpg", "http://169.254.169.254/x.jpg",
-            f"http://[::ffff:127.0.0.2]:{rport}/x.jpg",
-            _redirect(ssrf.allowed, "/cloud-redirect", f"http://127.0.0.2:{rport}/x.jpg", 302)]
-    for index, url in enumerate(urls):
+    # Each URL carries its upload's /v{version}/{public_id} path, so it passes the signature check and
+    # reaches the egress guard.
+    hosts = [f"http://127.0.0.2:{rport}", f"http://0x7f000002:{rport}", "http://169.254.169.254",
+             f"http://[::ffff:127.0.0.2]:{rport}", None]
+    urls = []
+    for index, host in enumerate(hosts):
         public_id, version = f"hostile{index}", str(1000 + index)
+        path = f"/v{version}/{public_id}.jpg"
+        url = f"{host}{path}" if host else _redirect(ssrf.allowed, path, f"http://127.0.0.2:{rport}/x.jpg", 302)
+        urls.append(url)
         signature = hashlib.sha1(f"public_id={public_id}&version={version}cloud-secret".encode()).hexdigest()  # noqa: S324
         response = ssrf.stack.request("POST", "/api/v1/albums/direct/images", token=token, body={"cloudinary": {
             "public_id": public_id, "version": version, "signature": signature, "secure_url": url, "format": "jpg"}})

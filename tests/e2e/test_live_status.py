@@ -86,6 +86,9 @@ def test_grpc_watch_resumes_without_gaps_or_duplicates(
     replay = _watch(stack.grpc_target, org["token"], job_id, 1)
     assert [event.sequence for event in replay] == list(range(2, resumed[-1].sequence + 1))
     assert _watch(stack.grpc_target, org["token"], job_id, resumed[-1].sequence) == []
+    past_end = stack.request("GET", f"/api/v1/import/images/status/stream?id={job_id}&afterSequence=99999",
+                             token=org["token"])
+    assert past_end.status == 400 and "afterSequence" in past_end.body.decode()
 
 
 def test_watcher_on_another_server_process_gets_events(

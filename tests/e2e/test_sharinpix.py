@@ -241,6 +241,10 @@ def test_seed_003_direct_upload(stack: Stack, origin: Origin, unique: str) -> No
     forged = form(stack, "/api/v1/albums/00100000123BB146/images/", _seed_003_body(secure_url, seed_signature), token)
     assert forged.status == 400 and "cloudinary[signature]" in forged.body.decode()
 
+    elsewhere = origin.serve(f"/{unique}/elsewhere.jpg", images.jpeg(10, 10, seed=45))
+    replayed = form(stack, "/api/v1/albums/00100000123BB146/images/", _seed_003_body(elsewhere, signature), token)
+    assert replayed.status == 400 and "cloudinary[secure_url]" in replayed.body.decode()  # genuine result, other URL
+
     response = form(stack, "/api/v1/albums/00100000123BB146/images/", _seed_003_body(secure_url, signature), token)
     assert response.status == 200, response.body
     assert_seed_headers(response, token)

@@ -254,3 +254,16 @@ async def test_concurrent_imports_of_one_key_end_with_one_image(
     assert await pool.fetchval("SELECT count(*) FROM images WHERE organization_id = $1", org) == 1
     for job_id in jobs:
         await assert_contiguous_log(pool, job_id)
+
+
+async def test_heartbeat_keeps_an_item_claimed_past_its_lease(pool: asyncpg.Pool, org: str) -> None:
+    await create(pool, org, "held")
+    queue = QueueStore(pool)
+    [item] = await queue.claim("holder", 0.3, 1)
+    await asyncio.sleep(0.2)
+    await queue.extend_leases([item], 0.6)
+    await asyncio.sleep(0.3)  # past the first lease, inside the extended one
+    assert await queue.claim("thief", 60, 1) == []
+    assert await queue.requeue(item, item.lease_owner, 0, None, refund=True) is True
+    [again] = await queue.claim("next", 60, 1)
+    assert again.id == item.id and again.attempts == item.attempts  # the handed-back attempt was refunded

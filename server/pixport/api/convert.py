@@ -10,7 +10,6 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from pixport.domain.errors import FieldViolation, InvalidArgument
 from pixport.domain.records import (
-    DuplicateRef,
     ImageRecord,
     ImageRef,
     ItemStatus,
@@ -96,15 +95,10 @@ def _overview_from(payload: dict[str, Any]) -> import_job_pb2.ImportJobOverview:
 
 def _item_from(payload: dict[str, Any]) -> ItemView:
     image = payload.get("image")
-    duplicate = image.get("duplicateOf") if image else None
     return ItemView(
         status=ItemStatus(payload["status"]), reason=payload.get("reason"),
         external_id=payload["externalId"], title=payload["title"],
-        image=ImageRef(
-            media_id=image["mediaId"], width=image["width"], height=image["height"],
-            mime_type=image["mimeType"], sha256=image["sha256"], renditions=tuple(image.get("renditions", ())),
-            duplicate_of=DuplicateRef(duplicate["mediaId"], duplicate["distance"]) if duplicate else None,
-        ) if image else None,
+        image=ImageRef.from_payload(image) if image else None,
     )
 
 

@@ -23,6 +23,7 @@ KNOWN_SCOPES = (READ_SCOPE, WRITE_SCOPE)
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
 REFRESH_BEFORE_SECONDS = 300
+MAX_SESSION_SECONDS = 7 * 24 * 3600
 _TOKEN_STYLE = re.compile(r'^Token\s+token="?([^"\s]+)"?$', re.IGNORECASE)
 _BEARER_STYLE = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
 
@@ -68,6 +69,10 @@ class Principal:
     response_token: str = ""
 
     def require(self, scope: str) -> None:
+        """Organisation-wide operations. A token carrying `abilities` (the kind handed to a browser
+        for one album) is limited to its albums and gets none of them."""
+        if self.abilities is not None:
+            raise PermissionDenied("this token is limited to the albums named in its abilities")
         # The seeds document status reads under the write scope, so write implies read.
         granted = scope in self.scopes or (scope == READ_SCOPE and WRITE_SCOPE in self.scopes)
         if not granted:
@@ -82,9 +87,18 @@ class Principal:
         return isinstance(access, Mapping) and access.get("image_upload") is True
 
     def require_upload(self, album_id: str) -> None:
-        self.require(WRITE_SCOPE)
-        if not self.may_upload_to(album_id):
+        if self.abilities is None:
+            self.require(WRITE_SCOPE)
+        elif not self.may_upload_to(album_id):
             raise PermissionDenied(f"this token may not upload into album {album_id[:128]!r}")
+
+    def require_album(self, album_id: str) -> None:
+        """Reading an album (its images, its imports): the albums a token's abilities name, or any
+        album with the read scope."""
+        if self.abilities is None:
+            self.require(READ_SCOPE)
+        elif album_id not in self.abilities:
+            raise PermissionDenied(f"this token may not read album {album_id[:128]!r}")
 
 
 def derive_client_secret(server_key: bytes, client_id: str, generation: int) -> str:
@@ -186,8 +200,12 @@ class Authenticator:
         now = time.time()
         if expires - now > REFRESH_BEFORE_SECONDS:
             return token
+        # Refreshing is bounded: a token first minted more than MAX_SESSION_SECONDS ago just expires.
+        first_issued = claims.get("orig_iat", issued)
+        if not isinstance(first_issued, int) or now - first_issued > MAX_SESSION_SECONDS:
+            return token
         lifetime = max(expires - issued, REFRESH_BEFORE_SECONDS * 2)
-        fresh = {**claims, "iat": int(now), "exp": int(now) + lifetime}
+        fresh = {**claims, "iat": int(now), "exp": int(now) + lifetime, "orig_iat": first_issued}
         return jwt.encode(fresh, secret, algorithm=ALGORITHM)
 
     def _verify(

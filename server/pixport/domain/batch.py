@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixport.domain.errors import FieldViolation, InvalidArgument
-from pixport.fetch import validate_url
+from pixport.fetch.urls import validate_url
 
 MAX_IMAGES = 1000
 MAX_CONTEXT_BYTES = 8192

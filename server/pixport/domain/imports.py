@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+MAX_FULL_PAGE_SIZE = 10
 
 
 def encode_page_token(created_at: datetime, job_id: str) -> str:
@@ -68,7 +69,8 @@ class ImportJobs:
         principal.require(READ_SCOPE)
         if page_size < 0:
             raise InvalidArgument([FieldViolation("pageSize", "must not be negative")])
-        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        # A full job can hold 1000 items: keep a full page well under the gRPC message limit.
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_FULL_PAGE_SIZE if with_items else MAX_PAGE_SIZE)
         before = decode_page_token(page_token) if page_token else None
         jobs = await self._jobs.list_jobs(
             principal.organization_id, limit=size + 1, before=before, with_items=with_items
@@ -101,6 +103,11 @@ async def watch(
     if after_sequence < 0:
         raise InvalidArgument([FieldViolation("afterSequence", "must not be negative")])
     job = await jobs.get(principal, job_id, with_items=after_sequence == 0)
+    if after_sequence > job.last_sequence:
+        # Nothing at or below it would ever be sent: the stream would never end.
+        raise InvalidArgument([FieldViolation(
+            "afterSequence", f"is past the end of the job's log (last sequence {job.last_sequence})"
+        )])
     with source.subscribe(job.id) as wake:
         last = after_sequence
         if after_sequence == 0:

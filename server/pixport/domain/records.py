@@ -46,6 +46,26 @@ class ImageRef:
     renditions: tuple[str, ...] = ()
     duplicate_of: DuplicateRef | None = None
 
+    def as_payload(self) -> dict[str, Any]:
+        """The JSON form kept in the event log and on the finished item."""
+        return {
+            "mediaId": self.media_id, "width": self.width, "height": self.height, "mimeType": self.mime_type,
+            "sha256": self.sha256, "renditions": list(self.renditions),
+            "duplicateOf": (
+                {"mediaId": self.duplicate_of.media_id, "distance": self.duplicate_of.distance}
+                if self.duplicate_of else None
+            ),
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> ImageRef:
+        duplicate = payload.get("duplicateOf")
+        return cls(
+            media_id=payload["mediaId"], width=payload["width"], height=payload["height"],
+            mime_type=payload["mimeType"], sha256=payload["sha256"], renditions=tuple(payload.get("renditions", ())),
+            duplicate_of=DuplicateRef(duplicate["mediaId"], duplicate["distance"]) if duplicate else None,
+        )
+
 
 @dataclass(frozen=True)
 class ItemView:

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pixport.domain.auth import READ_SCOPE, Principal
+from pixport.domain.auth import Principal
 from pixport.domain.batch import has_nul, json_size
 from pixport.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from pixport.domain.ids import looks_like_id, new_job_id, new_media_id, new_uuid
 from pixport.domain.quota import admission
 from pixport.domain.records import ImageRecord
-from pixport.fetch import validate_url
+from pixport.fetch.urls import validate_url
 
 if TYPE_CHECKING:
     from pixport.store.sharinpix import SharinpixStore, SingleImportRow
@@ -107,6 +107,7 @@ class SingleImports:
         violations: list[FieldViolation] = []
         album_id = _album(params.album_id, violations)
         _text(params.filename, "filename", violations)
+        _text(params.url, "url", violations, 8192)
         _metadata(params.metadata, "metadata", violations)
         _metadata(params.metadatas, "metadatas", violations)
         import_type = params.import_type.strip().lower()
@@ -175,19 +176,29 @@ class SingleImports:
         return echoed
 
     async def get(self, principal: Principal, import_id: str) -> ImportView:
-        principal.require(READ_SCOPE)
         row = await self._store.get_single_import(principal.organization_id, import_id) \
             if looks_like_id(import_id) else None
         if row is None:
             raise NotFound(f"import {import_id[:64]!r} not found")
+        principal.require_album(row.album_id)
         return ImportView(row)
 
 
-def _int(info: Mapping[str, Any], key: str) -> int:
+MAX_DIMENSION = 1_000_000
+MAX_BYTES = 1 << 40
+
+
+def _int(info: Mapping[str, Any], key: str, violations: list[FieldViolation], limit: int) -> int:
+    raw = info.get(key, 0)
     try:
-        return max(0, int(float(str(info.get(key, 0)))))
+        number = float(str(raw))
     except ValueError:
+        violations.append(FieldViolation(f"cloudinary[{key}]", "must be a number"))
         return 0
+    if not 0 <= number <= limit:  # also false for NaN
+        violations.append(FieldViolation(f"cloudinary[{key}]", f"must be between 0 and {limit}"))
+        return 0
+    return int(number)
 
 
 class AlbumImages:
@@ -211,6 +222,12 @@ class AlbumImages:
                 violations.append(FieldViolation("cloudinary[secure_url]", str(error)))
         if json_size(upload) > 65536 or has_nul(upload):
             violations.append(FieldViolation("cloudinary", "must be at most 64 KiB as JSON, without NUL"))
+        width = _int(upload, "width", violations, MAX_DIMENSION)
+        height = _int(upload, "height", violations, MAX_DIMENSION)
+        byte_size = _int(upload, "bytes", violations, MAX_BYTES)
+        if secure_url and f"/v{upload['version']}/{upload['public_id']}" not in secure_url:
+            # The signature covers public_id and version only: the URL must be that upload's URL.
+            violations.append(FieldViolation("cloudinary[secure_url]", "is not the URL of the signed upload"))
         if violations:
             raise InvalidArgument(violations)
         principal.require_upload(album)
@@ -219,7 +236,7 @@ class AlbumImages:
             raise FailedPrecondition("Cloudinary is not configured for this organisation "
                                      "(pixport connector cloudinary --org ORG --api-secret S)")
         expected = cloudinary_signature(str(upload["public_id"]), str(upload["version"]), str(config["api_secret"]))
-        if not hmac.compare_digest(expected, str(upload["signature"]).lower()):
+        if not hmac.compare_digest(expected.encode(), str(upload["signature"]).lower().encode()):
             raise InvalidArgument([FieldViolation("cloudinary[signature]",
                                                   "does not match the upload (forged or altered result)")])
         image_format = str(upload.get("format", "")).lower()
@@ -229,16 +246,24 @@ class AlbumImages:
             image_id=new_media_id(), job_id=new_job_id(), organization_id=principal.organization_id, album_id=album,
             title=str(upload.get("original_filename", "")), metadata=metadatas, source_url=secure_url,
             format_name=image_format, mime_type=_CLOUDINARY_FORMATS.get(image_format, ""),
-            width=_int(upload, "width"), height=_int(upload, "height"), byte_size=_int(upload, "bytes"),
+            width=width, height=height, byte_size=byte_size,
             analysis={"exif": exif}, provider_info=upload, admit=admission(1),
         )
 
     async def list_images(self, principal: Principal, album_id: str, limit: int) -> list[ImageRecord]:
-        principal.require(READ_SCOPE)
-        return await self._store.list_album_images(principal.organization_id, album_id, limit)
+        violations: list[FieldViolation] = []
+        album = _album(album_id, violations)
+        if violations:
+            raise InvalidArgument(violations)
+        principal.require_album(album)
+        return await self._store.list_album_images(principal.organization_id, album, limit)
 
     async def get(self, principal: Principal, album_id: str, image_id: str) -> ImageRecord:
-        principal.require(READ_SCOPE)
+        violations: list[FieldViolation] = []
+        _album(album_id, violations)
+        if violations:
+            raise InvalidArgument(violations)
+        principal.require_album(album_id)
         found = await self._store.get_album_image(principal.organization_id, album_id, image_id) \
             if looks_like_id(image_id) else None
         if found is None:

@@ -107,6 +107,8 @@ class Webhooks:
 
     async def list_deliveries(self, principal: Principal, job_id: str, *, limit: int) -> list[Delivery]:
         principal.require(READ_SCOPE)
+        if job_id and not looks_like_id(job_id):
+            return []  # no job has such an id
         return await self._store.list_deliveries(principal.organization_id, job_id, limit=limit, before=None)
 
     async def get(self, principal: Principal, delivery_id: str) -> Delivery:

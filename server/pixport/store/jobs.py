@@ -47,7 +47,8 @@ def _item_view(row: asyncpg.Record) -> ItemView:
         status=ItemStatus.PENDING if status is ItemStatus.RUNNING else status,
         reason=row["reason"] if status.final else None,
         external_id=row["external_id"], title=row["title"],
-        image=image_ref(row) if status in (ItemStatus.SUCCESS, ItemStatus.SKIPPED) else None,
+        image=ImageRef.from_payload(row["image_summary"])
+        if status in (ItemStatus.SUCCESS, ItemStatus.SKIPPED) and row["image_summary"] else None,
     )
 
 
@@ -64,6 +65,10 @@ async def admit_under_lock(connection: Connection, organization_id: str, admit: 
     """Run the quota check with the organisation's row locked until the caller's transaction ends,
     so concurrent requests are admitted one at a time against the same usage."""
     limit = await connection.fetchval(QUERIES["lock_organization_quota"], organization_id)
+    await admit_locked(connection, organization_id, limit, admit)
+
+
+async def admit_locked(connection: Connection, organization_id: str, limit: int | None, admit: Admission) -> None:
     window = await connection.fetch(QUERIES["usage_window"], organization_id) if limit is not None else []
     now = await connection.fetchval(QUERIES["database_now"])
     admit(limit, [(row["created_at"], row["item_count"]) for row in window], now)
@@ -93,14 +98,14 @@ class JobStore:
         (an earlier job's id when the request id was already used). `admit` sees the quota and the
         last 24 hours' usage under the organisation's lock, so concurrent batches cannot overshoot."""
         async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(QUERIES["lock_organization_quota"], organization_id)
+            limit = await connection.fetchval(QUERIES["lock_organization_quota"], organization_id)
             if batch.request_id:
                 existing = await connection.fetchval(
                     QUERIES["get_job_id_by_request_id"], organization_id, batch.request_id
                 )
                 if existing is not None:
                     return str(existing)
-            await admit_under_lock(connection, organization_id, admit)
+            await admit_locked(connection, organization_id, limit, admit)
             created = await connection.fetchval(
                 QUERIES["insert_job"], job_id, organization_id, batch.system_name, batch.webhook or None,
                 batch.context, batch.request_id or None, len(batch.images),

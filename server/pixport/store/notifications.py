@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import asyncpg
 
@@ -87,3 +87,12 @@ class EventHub:
                 await self._task
         if self._connection is not None and not self._connection.is_closed():
             await self._connection.close()
+
+
+async def listen(dsn: str, callbacks: dict[str, Callable[..., None]]) -> asyncpg.Connection:
+    """A connection LISTENing on each channel; the caller closes it. Wake-ups only: whoever is
+    woken reads the database, and a periodic sweep covers a lost connection."""
+    connection = await asyncpg.connect(dsn)
+    for channel, callback in callbacks.items():
+        await connection.add_listener(channel, callback)
+    return connection

@@ -31,6 +31,7 @@ class ClaimedItem:
     connector: str = "url"  # how the bytes are fetched: "url" or a connector name ("salesforce")
     connector_ref: str | None = None  # the connector's id for the bytes (e.g. an attachment id)
     fetch_headers: dict[str, str] | None = None  # caller's headers for the URL fetch
+    lease_owner: str = ""  # the claim holding the item: unique per claim, so a stale holder can't finish it
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,7 @@ def _event_payload(item: ClaimedItem, outcome: Outcome) -> dict[str, Any]:
     if outcome.reason is not None:
         payload["reason"] = outcome.reason
     if outcome.image is not None:
-        image = outcome.image
-        payload["image"] = {
-            "mediaId": image.media_id, "width": image.width, "height": image.height,
-            "mimeType": image.mime_type, "sha256": image.sha256, "renditions": list(image.renditions),
-            "duplicateOf": (
-                {"mediaId": image.duplicate_of.media_id, "distance": image.duplicate_of.distance}
-                if image.duplicate_of else None
-            ),
-        }
+        payload["image"] = outcome.image.as_payload()
     return payload
 
 
@@ -81,9 +74,19 @@ class QueueStore:
         rows = await self._pool.fetch(QUERIES["claim_items"], owner, lease_seconds, limit)
         return [ClaimedItem(**dict(row)) for row in rows]
 
-    async def requeue(self, item: ClaimedItem, owner: str, delay_seconds: float, reason: str) -> bool:
-        result = await self._pool.execute(QUERIES["requeue_item"], item.id, owner, delay_seconds, reason)
+    async def requeue(
+        self, item: ClaimedItem, owner: str, delay_seconds: float, reason: str | None, *, refund: bool = False
+    ) -> bool:
+        result = await self._pool.execute(
+            QUERIES["requeue_item"], item.id, owner, delay_seconds, reason, 1 if refund else 0
+        )
         return result.endswith(" 1")
+
+    async def extend_leases(self, items: list[ClaimedItem], lease_seconds: float) -> None:
+        if items:
+            await self._pool.execute(
+                QUERIES["extend_leases"], [i.id for i in items], [i.lease_owner for i in items], lease_seconds
+            )
 
     async def finish_failed(self, item: ClaimedItem, owner: str, reason: str) -> Outcome | None:
         outcome = Outcome(ItemStatus.FAILED, reason, None)
@@ -143,6 +146,9 @@ class QueueStore:
     async def _record(
         self, connection: Connection, item: ClaimedItem, outcome: Outcome, image_id: str | None
     ) -> None:
-        await connection.execute(QUERIES["finish_item"], item.id, outcome.status.value, outcome.reason, image_id)
+        summary = outcome.image.as_payload() if outcome.image is not None else None
+        await connection.execute(
+            QUERIES["finish_item"], item.id, outcome.status.value, outcome.reason, image_id, summary
+        )
         await append_event(connection, item.job_id, "item_finished", _event_payload(item, outcome))
         await finish_job_if_done(connection, item.job_id)

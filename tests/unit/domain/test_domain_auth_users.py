@@ -116,3 +116,23 @@ async def test_a_token_without_issuer_or_user_is_refused() -> None:
     anonymous = jwt.encode({"iat": int(time.time()), "exp": int(time.time()) + 60}, "k" * 32, algorithm="HS256")
     with pytest.raises(Unauthenticated, match="neither"):
         await authenticator().authenticate(f"Bearer {anonymous}")
+
+
+def test_an_album_scoped_token_gets_nothing_organisation_wide() -> None:
+    principal = Principal(organization_id="o", client_id="c", scopes=frozenset(KNOWN_SCOPES),
+                          style=TokenStyle.TOKEN, token="t", abilities=ALBUM_GRANT)
+    for scope in KNOWN_SCOPES:
+        with pytest.raises(PermissionDenied, match="limited to the albums"):
+            principal.require(scope)
+    principal.require_album("imported_album")
+    with pytest.raises(PermissionDenied):
+        principal.require_album("another_album")
+
+
+async def test_refreshing_stops_a_week_after_the_first_token() -> None:
+    month_old = int(time.time()) - 30 * 24 * 3600
+    ending = mint_token(derive_user_token_secret(SERVER_KEY, "org-1"), user_id=USER.id, ttl_seconds=60)
+    claims = jwt.decode(ending, options={"verify_signature": False})
+    old_session = jwt.encode({**claims, "orig_iat": month_old}, derive_user_token_secret(SERVER_KEY, "org-1"),
+                             algorithm="HS256")
+    assert (await authenticator().authenticate(f"Bearer {old_session}")).response_token == old_session

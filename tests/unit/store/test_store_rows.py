@@ -23,6 +23,9 @@ def row(status: str, reason: str | None = None, *, media_id: str | None = "M1",
         "job_id": "job1", "position": 0, "status": status, "reason": reason, "external_id": "ext", "title": "t",
         "media_id": media_id, "width": 10, "height": 20, "mime_type": "image/png", "sha256": SHA,
         "analysis": analysis if analysis is not None else {"renditions": {"mini": {}, "full": {}, "fill100": {}}},
+        # The item's frozen summary, as finish_item stores it.
+        "image_summary": {"mediaId": media_id, "width": 10, "height": 20, "mimeType": "image/png", "sha256": SHA,
+                          "renditions": ["fill100", "full", "mini"], "duplicateOf": None} if media_id else None,
     }
 
 

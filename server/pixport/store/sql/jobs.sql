@@ -44,9 +44,8 @@ ORDER BY created_at DESC, id DESC
 LIMIT $4;
 
 -- get_items --
-SELECT i.job_id, i.position, i.status, i.reason, i.external_id, i.title,
-       img.id AS media_id, img.width, img.height, img.mime_type, img.sha256, img.analysis
-FROM import_items i LEFT JOIN images img ON img.id = i.image_id
+SELECT i.job_id, i.position, i.status, i.reason, i.external_id, i.title, i.image_summary
+FROM import_items i
 WHERE i.job_id = ANY($1::text[])
 ORDER BY i.job_id, i.position;
 

@@ -33,7 +33,8 @@ WHERE id = $1
 RETURNING id, organization_id, scopes, secret_generation, previous_generation_until;
 
 -- lock_organization_quota --
-SELECT images_per_day FROM organizations WHERE id = $1 FOR UPDATE;
+-- NO KEY UPDATE: serialises admissions without blocking inserts that reference the organisation.
+SELECT images_per_day FROM organizations WHERE id = $1 FOR NO KEY UPDATE;
 
 -- usage_window --
 -- The organisation's accepted images in the last 24 hours, oldest first, to compute both the

@@ -15,26 +15,28 @@ FROM (
 WHERE item.id = due.id AND job.id = item.job_id
 RETURNING item.id, item.job_id, item.organization_id, item.position, item.external_id, item.url,
           item.title, item.metadata, item.media_type, item.attempts, job.system_name, item.album_id,
-          item.connector, item.connector_ref, item.fetch_headers;
+          item.connector, item.connector_ref, item.fetch_headers, item.lease_owner;
+
+-- extend_leases --
+-- Heartbeat: items still being worked on keep their lease (only under the claim that holds them).
+UPDATE import_items AS item SET lease_expires_at = now() + make_interval(secs => $3)
+FROM unnest($1::bigint[], $2::text[]) AS held(id, lease_owner)
+WHERE item.id = held.id AND item.lease_owner = held.lease_owner AND item.status = 'running';
 
 -- lock_owned_item --
 SELECT id, job_id FROM import_items WHERE id = $1 AND status = 'running' AND lease_owner = $2 FOR UPDATE;
 
 -- requeue_item --
+-- $5 refunds the attempt when the worker hands the item back unprocessed (graceful shutdown).
 UPDATE import_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
-       available_at = now() + make_interval(secs => $3), reason = $4
+       available_at = now() + make_interval(secs => $3), reason = $4, attempts = attempts - $5
 WHERE id = $1 AND status = 'running' AND lease_owner = $2;
 
 -- finish_item --
 UPDATE import_items SET status = $2, reason = $3, image_id = $4, finished_at = now(),
-       lease_owner = NULL, lease_expires_at = NULL, fetch_headers = NULL
+       lease_owner = NULL, lease_expires_at = NULL, fetch_headers = NULL, image_summary = $5
 WHERE id = $1
 RETURNING job_id, position, external_id, title;
-
--- count_unfinished_items --
-SELECT count(*) FILTER (WHERE status IN ('pending', 'running')) AS unfinished,
-       count(*) FILTER (WHERE status IN ('success', 'skipped')) AS imported
-FROM import_items WHERE job_id = $1;
 
 -- mark_image_unprocessable --
 -- A registered direct upload whose bytes could not be processed keeps its record, with the reason.
