@@ -171,6 +171,7 @@ def cmd_webhook_secret(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_connector(settings: Settings, args: argparse.Namespace) -> int:
     from pixport.fetch import validate_url
+    from pixport.sealing import Sealer
     from pixport.store.db import create_pool
     from pixport.store.sharinpix import SharinpixStore
 
@@ -190,7 +191,8 @@ def cmd_connector(settings: Settings, args: argparse.Namespace) -> int:
     async def save() -> str | None:
         pool = await create_pool(database_url(settings), max_size=1)
         try:
-            return await SharinpixStore(pool).set_connector(args.org, args.kind, config)
+            sealer = Sealer(load_server_key(settings.data_dir))
+            return await SharinpixStore(pool, sealer).set_connector(args.org, args.kind, config)
         finally:
             await pool.close()
 

@@ -28,6 +28,7 @@ from pixport.domain.imports import ImportJobs
 from pixport.domain.sharinpix import AlbumImages, SingleImports
 from pixport.domain.webhooks import Webhooks
 from pixport.keys import load_server_key
+from pixport.sealing import Sealer
 from pixport.store.db import create_pool, ping
 from pixport.store.images import ImageStore
 from pixport.store.jobs import JobStore
@@ -81,7 +82,8 @@ async def serve(settings: Settings, dsn: str) -> None:
     pool = await create_pool(dsn, max_size=20)
     hub = EventHub(dsn)
     await hub.start()
-    authenticator = Authenticator(OrganizationStore(pool), load_server_key(settings.data_dir))
+    server_key = load_server_key(settings.data_dir)
+    authenticator = Authenticator(OrganizationStore(pool), server_key)
     api = ApiContext(
         authenticator=authenticator,
         configured_public_url=settings.configured_public_url,
@@ -99,7 +101,7 @@ async def serve(settings: Settings, dsn: str) -> None:
         ImageServicer(api, Images(ImageStore(pool)), FileBlobStore(settings.blob_dir)), server
     )
     readiness_service_pb2_grpc.add_ReadinessServiceServicer_to_server(ReadinessServicer(pool), server)
-    sharinpix = SharinpixStore(pool)
+    sharinpix = SharinpixStore(pool, Sealer(server_key))
     single_import_service_pb2_grpc.add_SingleImportServiceServicer_to_server(
         SingleImportServicer(api, SingleImports(sharinpix)), server
     )

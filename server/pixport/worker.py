@@ -25,6 +25,7 @@ from pixport.imaging import ImageRejected, Limits, PixelPool
 from pixport.imaging.pool import PixelPoolError
 from pixport.ingest import stored_image
 from pixport.keys import load_server_key
+from pixport.sealing import Sealer
 from pixport.store.db import create_pool
 from pixport.store.duplicates import DuplicateFinder
 from pixport.store.notifications import listen
@@ -41,7 +42,9 @@ SWEEP_SECONDS = 2.0
 
 
 class Worker:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, fetcher: Fetcher, pixels: PixelPool) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, fetcher: Fetcher, pixels: PixelPool, server_key: bytes
+    ) -> None:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._settings = settings
         self._queue = QueueStore(pool)
@@ -50,7 +53,7 @@ class Worker:
         self._pixels = pixels
         self._blobs = FileBlobStore(settings.blob_dir)
         self._inflight: dict[asyncio.Task[None], ClaimedItem] = {}
-        connectors: list[Connector] = [SalesforceConnector(SharinpixStore(pool), fetcher)]
+        connectors: list[Connector] = [SalesforceConnector(SharinpixStore(pool, Sealer(server_key)), fetcher)]
         self._connectors = {connector.name: connector for connector in connectors}
         self._wake = asyncio.Event()
         self._claims = 0
@@ -179,10 +182,10 @@ async def run_worker(settings: Settings, dsn: str) -> None:
         max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes,
         max_frames=settings.max_animation_frames,
     ))
-    worker = Worker(settings, pool, fetcher, pixels)
+    server_key = load_server_key(settings.data_dir)
+    worker = Worker(settings, pool, fetcher, pixels, server_key)
     dispatcher = WebhookDispatcher(
-        WebhookStore(pool), fetcher, load_server_key(settings.data_dir), worker.owner,
-        settings.webhook_retry_schedule,
+        WebhookStore(pool), fetcher, server_key, worker.owner, settings.webhook_retry_schedule
     )
     listener = await listen(dsn, {QUEUE_CHANNEL: worker.wake, WEBHOOK_CHANNEL: dispatcher.wake})
     stop = asyncio.Event()

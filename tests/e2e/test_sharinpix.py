@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import time
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pixport.runtime.postgres import find_bindir
 from support import images
 from support.origin import Origin
 from support.salesforce import FakeSalesforce
@@ -169,6 +171,11 @@ def test_seed_001_salesforce_attachment(stack: Stack, salesforce: FakeSalesforce
     token = stack.cli("token", "--user", user["user_id"]).stdout.strip()
     stack.cli("connector", "salesforce", "--org", org, "--instance-url", salesforce.url, "--client-id", "consumer-key",
               "--client-secret", "consumer-secret", "--refresh-token", "refresh-me", "--access-token", "stale")
+    stored = subprocess.run(
+        [str(find_bindir() / "psql"), "-h", str(stack.data_dir / "postgres" / "run"), "-U", "pixport", "-d", "pixport", "-tAc",
+         "SELECT config::text FROM connectors"], capture_output=True, text=True, check=True,
+    ).stdout
+    assert "consumer-key" in stored and "consumer-secret" not in stored and "refresh-me" not in stored
     salesforce.files["00P4I00000zyw3eUAA"] = images.jpeg(120, 90, seed=43)
     salesforce.files["0684I000001AbCdQAK"] = images.png(30, 20)
     body = ("album_id=5005800000HEXCtAAP&filename=Image123.jpg&import_type=salesforce"

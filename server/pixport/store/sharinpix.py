@@ -10,6 +10,7 @@ import asyncpg
 
 from pixport.domain.records import ImageRecord
 from pixport.domain.sharinpix import FetchPlan
+from pixport.sealing import Sealer
 from pixport.store.images import image_record
 from pixport.store.jobs import Admission, admit_under_lock
 from pixport.store.queries import QUERIES
@@ -37,8 +38,9 @@ def album_image(row: asyncpg.Record) -> ImageRecord:
 
 
 class SharinpixStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, sealer: Sealer) -> None:
         self._pool = pool
+        self._sealer = sealer  # connector credentials are stored sealed
 
     async def create_single_import(
         self, *, import_id: str, job_id: str, organization_id: str, album_id: str, import_type: str | None,
@@ -113,12 +115,16 @@ class SharinpixStore:
             organization_id = await connection.fetchval(QUERIES["get_organization_by_name"], organization_name)
             if organization_id is None:
                 return None
-            await connection.execute(QUERIES["upsert_connector"], organization_id, kind, config)
+            await connection.execute(
+                QUERIES["upsert_connector"], organization_id, kind, self._sealer.seal_config(config)
+            )
         return str(organization_id)
 
     async def connector(self, organization_id: str, kind: str) -> dict[str, Any] | None:
         config: dict[str, Any] | None = await self._pool.fetchval(QUERIES["get_connector"], organization_id, kind)
-        return config
+        return self._sealer.unseal_config(config) if config is not None else None
 
     async def update_connector(self, organization_id: str, kind: str, changes: dict[str, Any]) -> None:
-        await self._pool.execute(QUERIES["merge_connector_config"], organization_id, kind, changes)
+        await self._pool.execute(
+            QUERIES["merge_connector_config"], organization_id, kind, self._sealer.seal_config(changes)
+        )
