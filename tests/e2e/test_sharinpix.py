@@ -172,8 +172,8 @@ def test_seed_001_salesforce_attachment(stack: Stack, salesforce: FakeSalesforce
     stack.cli("connector", "salesforce", "--org", org, "--instance-url", salesforce.url, "--client-id", "consumer-key",
               "--client-secret", "consumer-secret", "--refresh-token", "refresh-me", "--access-token", "stale")
     stored = subprocess.run(
-        [str(find_bindir() / "psql"), "-h", str(stack.data_dir / "postgres" / "run"), "-U", "pixport", "-d", "pixport", "-tAc",
-         "SELECT config::text FROM connectors"], capture_output=True, text=True, check=True,
+        [str(find_bindir() / "psql"), "-h", str(stack.data_dir / "postgres" / "run"), "-U", "pixport",
+         "-d", "pixport", "-tAc", "SELECT config::text FROM connectors"], capture_output=True, text=True, check=True,
     ).stdout
     assert "consumer-key" in stored and "consumer-secret" not in stored and "refresh-me" not in stored
     salesforce.files["00P4I00000zyw3eUAA"] = images.jpeg(120, 90, seed=43)
