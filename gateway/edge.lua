@@ -101,6 +101,21 @@ local function encode(node)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
+-- Fields of the form dialect that take one value, and those that take named keys: the transcoder's
+-- own error for a list there ("Proto field is not repeating") would not name the field.
+local FORM_SCALARS = {album_id = true, filename = true, url = true, import_type = true, attachment_id = true}
+local FORM_OBJECTS = {metadata = true, metadatas = true, headers = true, cloudinary = true}
+
+local function form_shape_problem(base, path)
+  if FORM_SCALARS[base] and #path > 0 then
+    return "takes a single value"
+  end
+  if FORM_OBJECTS[base] and (#path == 0 or path[1] == "") then
+    return "takes named keys (" .. base .. "[name]=value)"
+  end
+  return nil
+end
+
 -- application/x-www-form-urlencoded with bracket keys -> JSON text, or nil and the offending key.
 local function form_to_json(body)
   local root = new_node("object")
@@ -116,7 +131,7 @@ local function form_to_json(body)
     if base == nil then
       return nil, key, "is not a valid field name (expected name, name[key] or name[])"
     end
-    local problem = assign(root, base, path, url_decode(raw_value))
+    local problem = form_shape_problem(base, path) or assign(root, base, path, url_decode(raw_value))
     if problem ~= nil then
       return nil, key, problem
     end
@@ -125,6 +140,90 @@ local function form_to_json(body)
 end
 
 -- A local reply: the edge's local_reply_config wraps the text into its JSON error body.
+-- The batch import body's fields that are not lists (camelCase and proto spellings; unknown fields are
+-- ignored, as the transcoder ignores them). Free-form objects (context, metadata) are not looked into.
+local BATCH_SINGLE = {systemName = true, system_name = true, webhook = true, requestId = true,
+                      request_id = true, context = true}
+local IMAGE_SINGLE = {url = true, id = true, fileName = true, file_name = true, metadata = true,
+                      mediaType = true, media_type = true}
+local BATCH_LISTS = {images = true}
+
+local function skip_ws(text, i)
+  return string.find(text, "[^ \t\r\n]", i) or (#text + 1)
+end
+
+local function end_of_string(text, i)  -- i at the opening quote; returns the index after the closing one
+  local j = i + 1
+  while true do
+    local k = string.find(text, '["\\]', j)
+    if k == nil then error("unterminated string") end
+    if string.sub(text, k, k) == '"' then return k + 1 end
+    j = k + 2
+  end
+end
+
+-- Walks a JSON value; returns the index after it. `schema` names the fields that must not be lists
+-- (nil: not checked). Raises {field = ...} for the first list where a single value belongs.
+local function walk(text, i, path, schema, depth)
+  if depth > 200 then error("too deep") end
+  i = skip_ws(text, i)
+  local c = string.sub(text, i, i)
+  if c == "{" then
+    i = skip_ws(text, i + 1)
+    if string.sub(text, i, i) == "}" then return i + 1 end
+    while true do
+      if string.sub(text, i, i) ~= '"' then error("malformed") end
+      local after = end_of_string(text, i)
+      local key = string.sub(text, i + 1, after - 2)
+      i = skip_ws(text, after)
+      if string.sub(text, i, i) ~= ":" then error("malformed") end
+      i = skip_ws(text, i + 1)
+      local field = path == "" and key or (path .. "." .. key)
+      if schema ~= nil and schema.single[key] and string.sub(text, i, i) == "[" then
+        error({field = field})
+      end
+      local child = nil
+      if schema ~= nil and schema.lists[key] then child = {single = IMAGE_SINGLE, lists = {}, items = true} end
+      i = walk(text, i, field, child, depth + 1)
+      i = skip_ws(text, i)
+      c = string.sub(text, i, i)
+      if c == "}" then return i + 1 end
+      if c ~= "," then error("malformed") end
+      i = skip_ws(text, i + 1)
+    end
+  elseif c == "[" then
+    local index = 0
+    i = skip_ws(text, i + 1)
+    if string.sub(text, i, i) == "]" then return i + 1 end
+    while true do
+      local element = nil
+      if schema ~= nil and schema.items then element = {single = schema.single, lists = schema.lists} end
+      i = walk(text, i, path .. "[" .. index .. "]", element, depth + 1)
+      index = index + 1
+      i = skip_ws(text, i)
+      c = string.sub(text, i, i)
+      if c == "]" then return i + 1 end
+      if c ~= "," then error("malformed") end
+      i = i + 1
+    end
+  elseif c == '"' then
+    return end_of_string(text, i)
+  end
+  local stop = string.find(text, "[,}%] \t\r\n]", i) or (#text + 1)
+  if stop == i then error("malformed") end
+  return stop
+end
+
+-- The batch field given as a list where one value belongs, or nil (malformed JSON is left to the
+-- transcoder, which explains it).
+local function batch_list_misuse(text)
+  local ok, problem = pcall(walk, text, 1, "", {single = BATCH_SINGLE, lists = BATCH_LISTS}, 0)
+  if not ok and type(problem) == "table" then
+    return problem.field
+  end
+  return nil
+end
+
 local function reject(request_handle, status, message)
   request_handle:respond({[":status"] = tostring(status), ["content-type"] = "text/plain"}, message)
 end
@@ -164,6 +263,13 @@ function envoy_on_request(request_handle)
     end
     if body then
       body:setBytes(json)
+    end
+  elseif headers:get(":method") == "POST" and bare == "/api/v1/import/images" then
+    local body = request_handle:body()
+    local field = body and batch_list_misuse(body:getBytes(0, body:length()))
+    if field then
+      reject(request_handle, 400, "invalid request: " .. field .. " takes a single value, not a list")
+      return
     end
   end
 end

@@ -196,8 +196,6 @@ IMPORTS = "/api/v1/imports"  # the SharinPix single-import endpoint, which takes
     pytest.param(IMPORTS, b"metadata[]=1", FORM, "metadata", id="form-metadata-list"),
     pytest.param(IMPORTS, b"album_id[]=1", FORM, "album_id", id="form-album-list"),
 ])
-@pytest.mark.xfail(strict=True, reason="BUG: a list given for a non-repeated field gets the transcoder's "
-                   "'<parent>: Proto field is not repeating, cannot start list.', which does not name the field")
 def test_list_for_a_scalar_names_the_field(stack: Stack, prior: Prior, path: str, raw: bytes,
                                            headers: dict[str, str], field: str) -> None:
     body = assert_client_error(stack.request("POST", path, token=prior.token, raw=raw, headers=headers))
