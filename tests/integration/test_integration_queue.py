@@ -267,3 +267,11 @@ async def test_heartbeat_keeps_an_item_claimed_past_its_lease(pool: asyncpg.Pool
     assert await queue.requeue(item, item.lease_owner, 0, None, refund=True) is True
     [again] = await queue.claim("next", 60, 1)
     assert again.id == item.id and again.attempts == item.attempts  # the handed-back attempt was refunded
+
+
+async def test_organisations_take_turns(pool: asyncpg.Pool, org: str, other_org: str) -> None:
+    await create(pool, org, *(f"big{n}" for n in range(20)))
+    await create(pool, other_org, "small")  # submitted after the big batch
+    claimed = await QueueStore(pool).claim("w", 60, 2)
+    assert {item.organization_id for item in claimed} == {org, other_org}
+    assert {item.external_id for item in claimed} == {"big0", "small"}

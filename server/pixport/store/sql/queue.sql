@@ -1,17 +1,28 @@
 -- claim_items --
 -- One statement: pending items whose time has come, and running items whose lease expired
 -- (their worker died), locked with SKIP LOCKED so concurrent workers never claim the same item.
+-- Organisations take turns (each one's oldest item first, then each one's second...), so one
+-- organisation's huge batch cannot starve another's single image.
+WITH due AS (
+    SELECT id, row_number() OVER (PARTITION BY organization_id ORDER BY available_at, id) AS turn
+    FROM import_items
+    WHERE available_at <= now()
+      AND (status = 'pending' OR (status = 'running' AND lease_expires_at < now()))
+), chosen AS (
+    SELECT candidate.id
+    FROM import_items AS candidate JOIN due USING (id)
+    -- Repeated on the locked row: a row another worker claimed meanwhile is re-checked against
+    -- these conditions once its lock is released, and dropped.
+    WHERE candidate.available_at <= now()
+      AND (candidate.status = 'pending' OR (candidate.status = 'running' AND candidate.lease_expires_at < now()))
+    ORDER BY due.turn, candidate.available_at, candidate.id
+    LIMIT $3
+    FOR UPDATE OF candidate SKIP LOCKED
+)
 UPDATE import_items AS item
 SET status = 'running', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
     attempts = item.attempts + 1
-FROM (
-    SELECT id FROM import_items
-    WHERE available_at <= now()
-      AND (status = 'pending' OR (status = 'running' AND lease_expires_at < now()))
-    ORDER BY available_at, id
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-) AS due, import_jobs AS job
+FROM chosen AS due, import_jobs AS job
 WHERE item.id = due.id AND job.id = item.job_id
 RETURNING item.id, item.job_id, item.organization_id, item.position, item.external_id, item.url,
           item.title, item.metadata, item.media_type, item.attempts, job.system_name, item.album_id,
