@@ -110,4 +110,4 @@ def test_every_query_the_store_names_exists() -> None:
 
 def test_query_blocks_are_not_empty() -> None:
     assert all(body.strip() for body in QUERIES.values())
-    assert "FOR UPDATE SKIP LOCKED" in QUERIES["claim_items"]
+    assert "SKIP LOCKED" in QUERIES["claim_items"] and "FOR UPDATE" in QUERIES["claim_items"]
