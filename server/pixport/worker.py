@@ -20,6 +20,7 @@ from pixport.config import Settings
 from pixport.connectors import Connector
 from pixport.connectors.salesforce import SalesforceConnector
 from pixport.dispatcher import WEBHOOK_CHANNEL, WebhookDispatcher
+from pixport.domain.duplicates import DuplicateFinder
 from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import ImageRejected, Limits, PixelPool
 from pixport.imaging.pool import PixelPoolError
@@ -27,7 +28,7 @@ from pixport.ingest import stored_image
 from pixport.keys import load_server_key
 from pixport.sealing import Sealer
 from pixport.store.db import create_pool
-from pixport.store.duplicates import DuplicateFinder
+from pixport.store.duplicates import PhashStore
 from pixport.store.notifications import listen
 from pixport.store.queue import ClaimedItem, QueueStore
 from pixport.store.sharinpix import SharinpixStore
@@ -48,7 +49,7 @@ class Worker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._settings = settings
         self._queue = QueueStore(pool)
-        self._duplicates = DuplicateFinder(pool)
+        self._duplicates = DuplicateFinder(PhashStore(pool))
         self._fetcher = fetcher
         self._pixels = pixels
         self._blobs = FileBlobStore(settings.blob_dir)

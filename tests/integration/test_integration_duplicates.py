@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 from integration_support import create, stored
-from pixport.store.duplicates import NEAR_DUPLICATE_DISTANCE, DuplicateFinder
+from pixport.domain.duplicates import NEAR_DUPLICATE_DISTANCE, DuplicateFinder
+from pixport.store.duplicates import PhashStore
 from pixport.store.queue import QueueStore, StoredImage
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
@@ -40,7 +41,7 @@ def candidate(phash: int | None) -> StoredImage:
 @pytest.mark.parametrize("distance", [0, 1, 3, NEAR_DUPLICATE_DISTANCE])
 async def test_a_near_duplicate_is_annotated(pool: asyncpg.Pool, org: str, distance: int) -> None:
     media_id = await import_image(pool, org, "original", signed(BASE))
-    result = await DuplicateFinder(pool).annotate(org, "archive", "new", candidate(flip(BASE, distance)))
+    result = await DuplicateFinder(PhashStore(pool)).annotate(org, "archive", "new", candidate(flip(BASE, distance)))
     assert result.analysis["duplicate_of"] == {"media_id": media_id, "distance": distance}
     assert result.analysis["renditions"] == candidate(None).analysis["renditions"]  # the rest is kept
 
@@ -48,7 +49,7 @@ async def test_a_near_duplicate_is_annotated(pool: asyncpg.Pool, org: str, dista
 async def test_beyond_the_threshold_is_not_a_duplicate(pool: asyncpg.Pool, org: str) -> None:
     await import_image(pool, org, "original", signed(BASE))
     original = candidate(flip(BASE, NEAR_DUPLICATE_DISTANCE + 1))
-    result = await DuplicateFinder(pool).annotate(org, "archive", "new", original)
+    result = await DuplicateFinder(PhashStore(pool)).annotate(org, "archive", "new", original)
     assert "duplicate_of" not in result.analysis
     assert result == original
 
@@ -56,32 +57,32 @@ async def test_beyond_the_threshold_is_not_a_duplicate(pool: asyncpg.Pool, org: 
 async def test_the_closest_image_wins(pool: asyncpg.Pool, org: str) -> None:
     await import_image(pool, org, "far", flip(BASE, 5))
     near = await import_image(pool, org, "near", flip(BASE, 2))
-    result = await DuplicateFinder(pool).annotate(org, "archive", "new", candidate(signed(BASE)))
+    result = await DuplicateFinder(PhashStore(pool)).annotate(org, "archive", "new", candidate(signed(BASE)))
     assert result.analysis["duplicate_of"] == {"media_id": near, "distance": 2}
 
 
 async def test_negative_hashes_compare_bit_for_bit(pool: asyncpg.Pool, org: str) -> None:
     all_ones = await import_image(pool, org, "ones", -1)  # 0xffff_ffff_ffff_ffff
     # 0x7fff_ffff_ffff_ffff differs from it in the sign bit only.
-    result = await DuplicateFinder(pool).annotate(org, "archive", "new", candidate(2**63 - 1))
+    result = await DuplicateFinder(PhashStore(pool)).annotate(org, "archive", "new", candidate(2**63 - 1))
     assert result.analysis["duplicate_of"] == {"media_id": all_ones, "distance": 1}
     # 0x8000_0000_0000_0000 differs from it in 63 bits.
-    result = await DuplicateFinder(pool).annotate(org, "archive", "new", candidate(-(2**63)))
+    result = await DuplicateFinder(PhashStore(pool)).annotate(org, "archive", "new", candidate(-(2**63)))
     assert "duplicate_of" not in result.analysis
     # 0xffff_ffff_ffff_fff0: both negative, 4 bits apart.
-    result = await DuplicateFinder(pool).annotate(org, "archive", "new", candidate(-16))
+    result = await DuplicateFinder(PhashStore(pool)).annotate(org, "archive", "new", candidate(-16))
     assert result.analysis["duplicate_of"] == {"media_id": all_ones, "distance": 4}
 
 
 async def test_only_the_same_organisation_is_searched(pool: asyncpg.Pool, org: str, other_org: str) -> None:
     await import_image(pool, other_org, "theirs", signed(BASE))
-    result = await DuplicateFinder(pool).annotate(org, "archive", "new", candidate(signed(BASE)))
+    result = await DuplicateFinder(PhashStore(pool)).annotate(org, "archive", "new", candidate(signed(BASE)))
     assert "duplicate_of" not in result.analysis
 
 
 async def test_the_image_being_reimported_is_not_its_own_duplicate(pool: asyncpg.Pool, org: str) -> None:
     await import_image(pool, org, "photo", signed(BASE))
-    finder = DuplicateFinder(pool)
+    finder = DuplicateFinder(PhashStore(pool))
     same_key = await finder.annotate(org, "archive", "photo", candidate(signed(BASE)))
     assert "duplicate_of" not in same_key.analysis
     other_system = await finder.annotate(org, "crm", "photo", candidate(signed(BASE)))
@@ -90,7 +91,7 @@ async def test_the_image_being_reimported_is_not_its_own_duplicate(pool: asyncpg
 
 async def test_images_without_phash_are_ignored(pool: asyncpg.Pool, org: str) -> None:
     await import_image(pool, org, "svg", None)
-    finder = DuplicateFinder(pool)
+    finder = DuplicateFinder(PhashStore(pool))
     assert "duplicate_of" not in (await finder.annotate(org, "archive", "new", candidate(signed(BASE)))).analysis
     unhashed = candidate(None)
     assert await finder.annotate(org, "archive", "new", unhashed) is unhashed
@@ -98,7 +99,9 @@ async def test_images_without_phash_are_ignored(pool: asyncpg.Pool, org: str) ->
 
 async def test_a_custom_threshold(pool: asyncpg.Pool, org: str) -> None:
     media_id = await import_image(pool, org, "original", signed(BASE))
-    strict = await DuplicateFinder(pool, threshold=0).annotate(org, "archive", "new", candidate(flip(BASE, 1)))
+    strict = await DuplicateFinder(PhashStore(pool), threshold=0).annotate(
+        org, "archive", "new", candidate(flip(BASE, 1)))
     assert "duplicate_of" not in strict.analysis
-    loose = await DuplicateFinder(pool, threshold=10).annotate(org, "archive", "new", candidate(flip(BASE, 10)))
+    loose = await DuplicateFinder(PhashStore(pool), threshold=10).annotate(
+        org, "archive", "new", candidate(flip(BASE, 10)))
     assert loose.analysis["duplicate_of"] == {"media_id": media_id, "distance": 10}

@@ -1,32 +1,24 @@
-"""Near-duplicate search: the organisation's image with the closest perceptual hash."""
+"""The perceptual-hash index: multi-index hashing over image_phash_chunks (migration 0007)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import asyncpg
 
+from pixport.domain.duplicates import Nearest
 from pixport.store.queries import QUERIES
-from pixport.store.queue import StoredImage
 
-# pHash Hamming distance at or below which two images count as near-duplicates (of 64 bits).
-NEAR_DUPLICATE_DISTANCE = 6
+# The index finds every hash within this many bits (4 chunks of 16 bits, one-bit neighbourhoods).
+INDEXED_DISTANCE = 7
 
 
-class DuplicateFinder:
-    def __init__(self, pool: asyncpg.Pool, threshold: int = NEAR_DUPLICATE_DISTANCE) -> None:
+class PhashStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._threshold = threshold
 
-    async def annotate(
-        self, organization_id: str, system_name: str, external_id: str, stored: StoredImage
-    ) -> StoredImage:
-        if stored.phash is None:
-            return stored
-        row = await self._pool.fetchrow(
-            QUERIES["nearest_phash"], organization_id, stored.phash, system_name, external_id
-        )
-        if row is None or row["distance"] > self._threshold:
-            return stored
-        analysis = {**stored.analysis, "duplicate_of": {"media_id": row["id"], "distance": row["distance"]}}
-        return dataclasses.replace(stored, analysis=analysis)
+    async def nearest(
+        self, organization_id: str, phash: int, system_name: str, external_id: str, within: int
+    ) -> Nearest | None:
+        # Beyond the indexed distance only a scan is exact (kept for wider custom thresholds).
+        query = "nearest_phash" if within <= INDEXED_DISTANCE else "nearest_phash_scan"
+        row = await self._pool.fetchrow(QUERIES[query], organization_id, phash, system_name, external_id, within)
+        return Nearest(row["id"], row["distance"]) if row is not None else None

@@ -9,6 +9,15 @@ from typing import Any
 import asyncpg
 
 from pixport.domain.batch import BatchRequest
+from pixport.domain.jobs import (
+    CANCELLED_REASON,
+    cancelled_item_payload,
+    final_state,
+    is_done,
+    job_finished_payload,
+    job_started_payload,
+    webhook_body,
+)
 from pixport.domain.records import (
     DuplicateRef,
     ImageRef,
@@ -19,7 +28,6 @@ from pixport.domain.records import (
     JobView,
     Overview,
 )
-from pixport.domain.states import job_state
 from pixport.domain.webhooks import new_delivery_id
 from pixport.store.db import Connection
 from pixport.store.queries import QUERIES
@@ -52,12 +60,22 @@ def _item_view(row: asyncpg.Record) -> ItemView:
     )
 
 
+def counters(row: asyncpg.Record) -> Overview:
+    """The job's per-status counters (kept by the items' triggers, see migration 0007)."""
+    pending, success, skipped = row["pending_count"], row["success_count"], row["skipped_count"]
+    failed, cancelled = row["failed_count"], row["cancelled_count"]
+    return Overview(
+        total=pending + success + skipped + failed + cancelled, success=success, skipped=skipped,
+        failed=failed, cancelled=cancelled, pending=pending,
+    )
+
+
 def _job_view(row: asyncpg.Record, items: tuple[ItemView, ...] | None = None) -> JobView:
     return JobView(
         id=row["id"], organization_id=row["organization_id"], system_name=row["system_name"],
         state=JobState(row["state"]), started_at=row["created_at"], finished_at=row["finished_at"],
         item_count=row["item_count"], last_sequence=row["last_sequence"], webhook_url=row["webhook_url"],
-        context=row["context"], items=items,
+        context=row["context"], items=items, overview=counters(row),
     )
 
 
@@ -75,16 +93,39 @@ async def admit_locked(connection: Connection, organization_id: str, limit: int 
 
 
 async def append_event(
-    connection: Connection, job_id: str, kind: str, payload: dict[str, Any]
+    connection: Connection, job_id: str, kind: str, payload: dict[str, Any], *, notify: bool = True
 ) -> int:
     """Append to the job's log under the job row's lock, so sequences have no gaps, and wake watchers."""
-    sequence = await connection.fetchval(QUERIES["next_event_sequence"], job_id)
-    await connection.execute(QUERIES["insert_event"], job_id, sequence, kind, payload)
-    await connection.execute(QUERIES["notify_job_event"], f"{job_id}:{sequence}")
-    return int(sequence)
+    return await append_events(connection, job_id, kind, [payload], notify=notify)
+
+
+async def append_events(
+    connection: Connection, job_id: str, kind: str, payloads: list[dict[str, Any]], *, notify: bool = True
+) -> int:
+    """Append several entries with consecutive sequences in two statements; returns the last sequence.
+    The caller holds the job row's lock (or is the transaction that created the job)."""
+    if not payloads:
+        return int(await connection.fetchval(QUERIES["last_event_sequence"], job_id))
+    last = int(await connection.fetchval(QUERIES["reserve_event_sequences"], job_id, len(payloads)))
+    await connection.execute(QUERIES["insert_events"], job_id, last - len(payloads), kind, payloads)
+    if notify:
+        await notify_job_events(connection, [f"{job_id}:{last}"])
+    return last
+
+
+async def notify_job_events(connection: Connection, positions: list[str]) -> None:
+    """One round trip wakes the watchers of every job in `positions` ("job:sequence")."""
+    if positions:
+        await connection.execute(QUERIES["notify_job_events"], positions)
 
 
 async def overview(connection: Connection, job_id: str) -> Overview:
+    row = await connection.fetchrow(QUERIES["job_counters"], job_id)
+    return counters(row) if row is not None else Overview()
+
+
+async def recount(connection: Connection, job_id: str) -> Overview:
+    """The job's overview counted from its items: only for checks of the counters (tests, bench)."""
     rows = await connection.fetch(QUERIES["count_items"], job_id)
     return Overview.from_counts({row["status"]: row["n"] for row in rows})
 
@@ -122,9 +163,7 @@ class JobStore:
                 [i.title for i in images], [i.metadata for i in images], [i.media_type for i in images],
             )
             started = Overview(total=len(images), pending=len(images))
-            await connection.execute(
-                QUERIES["insert_event"], job_id, 1, "job_started", {"overview": started.as_dict()}
-            )
+            await connection.execute(QUERIES["insert_event"], job_id, 1, "job_started", job_started_payload(started))
             await connection.execute(QUERIES["notify_job_event"], f"{job_id}:1")
             await connection.execute(QUERIES["notify_queue"])
         return job_id
@@ -164,13 +203,13 @@ class JobStore:
                 return False
             if job["state"] != JobState.STARTED:
                 return True
-            cancelled = await connection.fetch(QUERIES["cancel_items"], job_id)
-            for item in cancelled:
-                await append_event(connection, job_id, "item_finished", {
-                    "status": "cancelled", "reason": "job cancelled",
-                    "externalId": item["external_id"], "title": item["title"],
-                })
-            await finish_job_if_done(connection, job_id, cancelled=True)
+            # Set-based: one UPDATE for the items, one INSERT for their events, whatever the job's size.
+            cancelled = await connection.fetch(QUERIES["cancel_items"], job_id, CANCELLED_REASON)
+            await append_events(connection, job_id, "item_finished", [
+                cancelled_item_payload(item["external_id"], item["title"]) for item in cancelled
+            ], notify=False)
+            if not await finish_job_if_done(connection, job_id, cancelled=True):
+                await notify_job_events(connection, [f"{job_id}:0"])
         return True
 
     async def events_after(self, job_id: str, after_sequence: int) -> list[JobEvent]:
@@ -178,17 +217,21 @@ class JobStore:
         return [JobEvent(job_id, row["sequence"], row["kind"], row["payload"], row["created_at"]) for row in rows]
 
 
-async def finish_job_if_done(connection: Connection, job_id: str, *, cancelled: bool = False) -> None:
+async def finish_job_if_done(connection: Connection, job_id: str, *, cancelled: bool = False) -> bool:
     """Finish the job once no item is left: final state, final event and, if asked for, its webhook,
-    all in the caller's transaction."""
+    all in the caller's transaction (which holds the job row's lock). Reads the job's counters, never
+    its items. True if it finished the job now (its final event is then notified)."""
     counts = await overview(connection, job_id)
-    if counts.pending > 0:
-        return
-    state = job_state(counts, cancelled=cancelled)
+    if not is_done(counts):
+        return False
+    state = final_state(counts, cancelled=cancelled)
     finished = await connection.fetchrow(QUERIES["finish_job"], job_id, state.value)
     if finished is None:
-        return
-    await append_event(connection, job_id, "job_finished", {"state": state.value, "overview": counts.as_dict()})
+        return False
+    await append_event(connection, job_id, "job_finished", job_finished_payload(state, counts))
     if finished["webhook_url"]:
-        await enqueue_delivery(connection, new_delivery_id(), finished, state.value, counts)
-
+        await enqueue_delivery(
+            connection, new_delivery_id(), finished["organization_id"], job_id, finished["webhook_url"],
+            webhook_body(job_id, state, counts, finished["context"]),
+        )
+    return True

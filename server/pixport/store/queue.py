@@ -2,68 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
 from pixport.domain.ids import new_media_id
-from pixport.domain.records import ImageRef, ItemStatus
+from pixport.domain.queue import (
+    ClaimedItem,
+    Failure,
+    Outcome,
+    StoredImage,
+    import_status,
+    item_finished_payload,
+)
+from pixport.domain.records import ItemStatus
 from pixport.store.db import Connection
-from pixport.store.jobs import append_event, finish_job_if_done, image_ref
+from pixport.store.jobs import append_events, finish_job_if_done, image_ref, notify_job_events
 from pixport.store.queries import QUERIES
 
-
-@dataclass(frozen=True)
-class ClaimedItem:
-    id: int
-    job_id: str
-    organization_id: str
-    position: int
-    external_id: str
-    url: str
-    title: str
-    metadata: dict[str, Any]
-    media_type: str
-    attempts: int
-    system_name: str
-    album_id: str | None = None
-    connector: str = "url"  # how the bytes are fetched: "url" or a connector name ("salesforce")
-    connector_ref: str | None = None  # the connector's id for the bytes (e.g. an attachment id)
-    fetch_headers: dict[str, str] | None = None  # caller's headers for the URL fetch
-    lease_owner: str = ""  # the claim holding the item: unique per claim, so a stale holder can't finish it
-
-
-@dataclass(frozen=True)
-class StoredImage:
-    """What the pipeline produced for an item, ready to upsert."""
-
-    sha256: str
-    format: str
-    mime_type: str
-    width: int
-    height: int
-    byte_size: int
-    analysis: dict[str, Any]
-    phash: int | None = None  # signed 64-bit form of the perceptual hash
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: ItemStatus
-    reason: str | None
-    image: ImageRef | None
-
-
-def _event_payload(item: ClaimedItem, outcome: Outcome) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "status": outcome.status.value, "externalId": item.external_id, "title": item.title,
-    }
-    if outcome.reason is not None:
-        payload["reason"] = outcome.reason
-    if outcome.image is not None:
-        payload["image"] = outcome.image.as_payload()
-    return payload
+__all__ = ["ClaimedItem", "Failure", "Outcome", "QueueStore", "StoredImage"]
 
 
 class QueueStore:
@@ -71,6 +29,7 @@ class QueueStore:
         self._pool = pool
 
     async def claim(self, owner: str, lease_seconds: float, limit: int) -> list[ClaimedItem]:
+        """Up to `limit` items, organisations taking turns; `reclaimed` marks an expired lease taken over."""
         rows = await self._pool.fetch(QUERIES["claim_items"], owner, lease_seconds, limit)
         return [ClaimedItem(**dict(row)) for row in rows]
 
@@ -89,20 +48,37 @@ class QueueStore:
             )
 
     async def finish_failed(self, item: ClaimedItem, owner: str, reason: str) -> Outcome | None:
-        outcome = Outcome(ItemStatus.FAILED, reason, None)
-        return await self._finish(item, owner, outcome, image_id=None)
+        return (await self.finish_failed_many([Failure(item, reason, owner)]))[0]
+
+    async def finish_failed_many(self, failures: Sequence[Failure]) -> list[Outcome | None]:
+        """Finish several failed items in one transaction: their events (in the given order, with
+        consecutive sequences per job), their jobs' ends and one NOTIFY round trip. Each result is
+        None where the lease was lost (the item is then left alone); all or nothing otherwise."""
+        if not failures:
+            return []
+        async with self._pool.acquire() as connection, connection.transaction():
+            owned = await _lock_owned(connection, [(f.item, f.owner or f.item.lease_owner) for f in failures])
+            kept = [f for f in failures if f.item.id in owned]
+            outcomes: dict[int, Outcome] = {f.item.id: Outcome(ItemStatus.FAILED, f.reason, None) for f in kept}
+            if kept:
+                await connection.execute(
+                    QUERIES["mark_images_unprocessable"], [f.item.organization_id for f in kept],
+                    [f.item.system_name for f in kept], [f.item.external_id for f in kept],
+                    [f.reason for f in kept],
+                )
+                await _record(connection, [(f.item, outcomes[f.item.id], None) for f in kept])
+        return [outcomes.get(f.item.id) for f in failures]
 
     async def finish_imported(self, item: ClaimedItem, owner: str, stored: StoredImage) -> Outcome | None:
         """Upsert by (organisation, systemName, externalId): same bytes → skipped, other bytes → same
         mediaId updated, unknown key → created. None if the lease was lost (job cancelled, or
         another worker took over after the lease expired)."""
         async with self._pool.acquire() as connection, connection.transaction():
-            # Lock order everywhere: job, then item, then image. Cancellation takes the same order.
-            await connection.execute(QUERIES["lock_job"], item.job_id)
-            if await connection.fetchrow(QUERIES["lock_owned_item"], item.id, owner) is None:
+            if not await _lock_owned(connection, [(item, owner)]):
                 return None
             key = (item.organization_id, item.system_name, item.external_id)
             existing = await connection.fetchrow(QUERIES["lock_image_by_key"], *key)
+            media_id: str | None = None
             if existing is None:
                 media_id = await connection.fetchval(
                     QUERIES["insert_image"], new_media_id(), *key, item.title, item.metadata, item.url,
@@ -111,44 +87,46 @@ class QueueStore:
                 )
                 if media_id is None:  # a concurrent import of the same key won the insert
                     existing = await connection.fetchrow(QUERIES["lock_image_by_key"], *key)
+            status, reason = import_status(existing["sha256"] if existing is not None else None, stored.sha256)
             if existing is not None:
                 media_id = existing["id"]
-                if existing["sha256"] == stored.sha256:
-                    status, reason = ItemStatus.SKIPPED, "already exists"
-                else:
+                if status is ItemStatus.SUCCESS:
                     await connection.execute(
                         QUERIES["update_image"], media_id, item.title, item.metadata, item.url, stored.sha256,
                         stored.format, stored.mime_type, stored.width, stored.height, stored.byte_size,
                         stored.analysis, stored.phash,
                     )
-                    status, reason = ItemStatus.SUCCESS, None
-            else:
-                status, reason = ItemStatus.SUCCESS, None
             summary = await connection.fetchrow(QUERIES["image_summary"], media_id)
             assert summary is not None  # locked or inserted in this transaction
             outcome = Outcome(status, reason, image_ref(summary))
-            await self._record(connection, item, outcome, media_id)
+            await _record(connection, [(item, outcome, media_id)])
         return outcome
 
-    async def _finish(self, item: ClaimedItem, owner: str, outcome: Outcome, image_id: str | None) -> Outcome | None:
-        async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(QUERIES["lock_job"], item.job_id)
-            if await connection.fetchrow(QUERIES["lock_owned_item"], item.id, owner) is None:
-                return None
-            if outcome.status is ItemStatus.FAILED:
-                await connection.execute(
-                    QUERIES["mark_image_unprocessable"], item.organization_id, item.system_name, item.external_id,
-                    outcome.reason,
-                )
-            await self._record(connection, item, outcome, image_id)
-        return outcome
 
-    async def _record(
-        self, connection: Connection, item: ClaimedItem, outcome: Outcome, image_id: str | None
-    ) -> None:
-        summary = outcome.image.as_payload() if outcome.image is not None else None
-        await connection.execute(
-            QUERIES["finish_item"], item.id, outcome.status.value, outcome.reason, image_id, summary
-        )
-        await append_event(connection, item.job_id, "item_finished", _event_payload(item, outcome))
-        await finish_job_if_done(connection, item.job_id)
+async def _lock_owned(connection: Connection, held: Sequence[tuple[ClaimedItem, str]]) -> set[int]:
+    """Lock the items' jobs, then the items still held under these claims. Lock order everywhere:
+    jobs (by id), then items (by id), then images; cancellation takes the same order."""
+    await connection.execute(QUERIES["lock_jobs"], sorted({item.job_id for item, _ in held}))
+    rows = await connection.fetch(
+        QUERIES["lock_owned_items"], [item.id for item, _ in held], [owner for _, owner in held]
+    )
+    return {row["id"] for row in rows}
+
+
+async def _record(connection: Connection, finished: Sequence[tuple[ClaimedItem, Outcome, str | None]]) -> None:
+    """Final status of each item, its event, and its job's end if it was the last one."""
+    await connection.execute(
+        QUERIES["finish_items"], [item.id for item, _, _ in finished],
+        [outcome.status.value for _, outcome, _ in finished], [outcome.reason for _, outcome, _ in finished],
+        [image_id for _, _, image_id in finished],
+        [outcome.image.as_payload() if outcome.image is not None else None for _, outcome, _ in finished],
+    )
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for item, outcome, _ in finished:
+        by_job.setdefault(item.job_id, []).append(item_finished_payload(item, outcome))
+    positions = []
+    for job_id, payloads in by_job.items():
+        last = await append_events(connection, job_id, "item_finished", payloads, notify=False)
+        if not await finish_job_if_done(connection, job_id):
+            positions.append(f"{job_id}:{last}")
+    await notify_job_events(connection, positions)

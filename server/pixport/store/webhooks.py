@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 
-from pixport.domain.records import Overview
 from pixport.domain.webhooks import Attempt, Delivery, DeliveryState
 from pixport.store.db import Connection
 from pixport.store.queries import QUERIES
@@ -26,13 +25,10 @@ class ClaimedDelivery:
 
 
 async def enqueue_delivery(
-    connection: Connection, delivery_id: str, job: asyncpg.Record, state: str, overview: Overview
+    connection: Connection, delivery_id: str, organization_id: str, job_id: str, url: str, body: dict[str, Any]
 ) -> None:
     """Called in the transaction that finishes the job: the delivery exists iff the job finished."""
-    payload = {"id": job["id"], "state": state, "overview": overview.as_dict(), "context": job["context"]}
-    await connection.execute(
-        QUERIES["insert_delivery"], delivery_id, job["organization_id"], job["id"], job["webhook_url"], payload
-    )
+    await connection.execute(QUERIES["insert_delivery"], delivery_id, organization_id, job_id, url, body)
     await connection.execute(QUERIES["notify_webhooks"])
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pixport.store
 import pytest
+from pixport.domain.queue import ClaimedItem, Outcome, item_finished_payload
 from pixport.domain.records import DuplicateRef, ImageRef, ItemStatus
 from pixport.store.jobs import _item_view, image_ref
 from pixport.store.queries import QUERIES
-from pixport.store.queue import ClaimedItem, Outcome, _event_payload
 
 SHA = "ab" * 32
 STORE = Path(pixport.store.__file__).parent
@@ -81,20 +81,20 @@ def claimed() -> ClaimedItem:
 
 
 def test_event_payload_of_a_failure() -> None:
-    assert _event_payload(claimed(), Outcome(ItemStatus.FAILED, "timeout", None)) == {
+    assert item_finished_payload(claimed(), Outcome(ItemStatus.FAILED, "timeout", None)) == {
         "status": "failed", "externalId": "ext", "title": "t", "reason": "timeout",
     }
 
 
 def test_event_payload_of_an_import() -> None:
     image = ImageRef("M1", 10, 20, "image/png", SHA, ("full", "mini"), DuplicateRef("M0", 1))
-    payload = _event_payload(claimed(), Outcome(ItemStatus.SUCCESS, None, image))
+    payload = item_finished_payload(claimed(), Outcome(ItemStatus.SUCCESS, None, image))
     assert "reason" not in payload
     assert payload["image"] == {
         "mediaId": "M1", "width": 10, "height": 20, "mimeType": "image/png", "sha256": SHA,
         "renditions": ["full", "mini"], "duplicateOf": {"mediaId": "M0", "distance": 1},
     }
-    no_duplicate = _event_payload(claimed(), Outcome(ItemStatus.SKIPPED, "already exists",
+    no_duplicate = item_finished_payload(claimed(), Outcome(ItemStatus.SKIPPED, "already exists",
                                                      ImageRef("M1", 1, 1, "image/png", SHA)))
     assert no_duplicate["image"]["duplicateOf"] is None
     assert no_duplicate["reason"] == "already exists"

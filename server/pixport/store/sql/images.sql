@@ -28,8 +28,27 @@ SELECT id, sha256, mime_type, analysis FROM images WHERE id = $1;
 SELECT id AS media_id, width, height, mime_type, sha256, analysis FROM images WHERE id = $1;
 
 -- nearest_phash --
+-- Multi-index hashing: probe each 16-bit chunk's value and its 16 one-bit neighbours (any image
+-- within 7 bits matches one of these exactly), then keep the exact distances. $5 <= 7.
+WITH probes AS (
+    SELECT chunk.chunk_no, chunk.chunk_value # (CASE WHEN flip < 0 THEN 0 ELSE 1 << flip END) AS chunk_value
+    FROM phash_chunks($2) AS chunk CROSS JOIN generate_series(-1, 15) AS flip
+), candidates AS (
+    SELECT DISTINCT entry.image_id, bit_count((entry.phash # $2)::bit(64)) AS distance
+    FROM probes JOIN image_phash_chunks AS entry
+      ON entry.organization_id = $1 AND entry.chunk_no = probes.chunk_no AND entry.chunk_value = probes.chunk_value
+    WHERE bit_count((entry.phash # $2)::bit(64)) <= $5
+)
+SELECT image.id, candidates.distance
+FROM candidates JOIN images AS image ON image.id = candidates.image_id
+WHERE NOT (image.system_name = $3 AND image.external_id = $4)
+ORDER BY candidates.distance, image.created_at
+LIMIT 1;
+
+-- nearest_phash_scan --
 SELECT id, bit_count((phash # $2)::bit(64)) AS distance
 FROM images
 WHERE organization_id = $1 AND phash IS NOT NULL AND NOT (system_name = $3 AND external_id = $4)
+  AND bit_count((phash # $2)::bit(64)) <= $5
 ORDER BY distance, created_at
 LIMIT 1;

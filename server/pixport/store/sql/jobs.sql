@@ -17,8 +17,23 @@ FROM unnest($3::integer[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::
 INSERT INTO job_events (job_id, sequence, kind, payload) VALUES ($1, $2, $3, $4)
 RETURNING sequence, created_at;
 
--- next_event_sequence --
-UPDATE import_jobs SET last_sequence = last_sequence + 1 WHERE id = $1 RETURNING last_sequence;
+-- reserve_event_sequences --
+UPDATE import_jobs SET last_sequence = last_sequence + $2 WHERE id = $1 RETURNING last_sequence;
+
+-- last_event_sequence --
+SELECT last_sequence FROM import_jobs WHERE id = $1;
+
+-- insert_events --
+-- $2 is the sequence before the first entry; entries keep the order of $4.
+INSERT INTO job_events (job_id, sequence, kind, payload)
+SELECT $1, $2 + entry.ordinal, $3, entry.payload
+FROM unnest($4::jsonb[]) WITH ORDINALITY AS entry(payload, ordinal);
+
+-- notify_job_events --
+SELECT pg_notify('pixport_job_events', position) FROM unnest($1::text[]) AS position;
+
+-- job_counters --
+SELECT pending_count, success_count, skipped_count, failed_count, cancelled_count FROM import_jobs WHERE id = $1;
 
 -- notify_queue --
 SELECT pg_notify('pixport_queue', '');
@@ -28,7 +43,7 @@ SELECT pg_notify('pixport_job_events', $1);
 
 -- get_job --
 SELECT id, organization_id, system_name, webhook_url, context, state, item_count, created_at, finished_at,
-       last_sequence
+       last_sequence, pending_count, success_count, skipped_count, failed_count, cancelled_count
 FROM import_jobs WHERE id = $1 AND organization_id = $2;
 
 -- get_job_for_update --
@@ -36,7 +51,7 @@ SELECT id, organization_id, state, item_count, webhook_url, context FROM import_
 
 -- list_jobs --
 SELECT id, organization_id, system_name, webhook_url, context, state, item_count, created_at, finished_at,
-       last_sequence
+       last_sequence, pending_count, success_count, skipped_count, failed_count, cancelled_count
 FROM import_jobs
 WHERE organization_id = $1 AND kind = 'batch'
   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::text))
@@ -53,10 +68,14 @@ ORDER BY i.job_id, i.position;
 SELECT status, count(*) AS n FROM import_items WHERE job_id = $1 GROUP BY status;
 
 -- cancel_items --
-UPDATE import_items SET status = 'cancelled', reason = 'job cancelled', finished_at = now(),
+-- Items come back in position order, so their events do too.
+WITH cancelled AS (
+UPDATE import_items SET status = 'cancelled', reason = $2, finished_at = now(),
        lease_owner = NULL, lease_expires_at = NULL, fetch_headers = NULL
 WHERE job_id = $1 AND status IN ('pending', 'running')
-RETURNING position, external_id, title;
+RETURNING position, external_id, title
+)
+SELECT position, external_id, title FROM cancelled ORDER BY position;
 
 -- finish_job --
 UPDATE import_jobs SET state = $2, finished_at = now() WHERE id = $1 AND finished_at IS NULL

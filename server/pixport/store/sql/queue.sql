@@ -1,32 +1,73 @@
 -- claim_items --
--- One statement: pending items whose time has come, and running items whose lease expired
--- (their worker died), locked with SKIP LOCKED so concurrent workers never claim the same item.
--- Organisations take turns (each one's oldest item first, then each one's second...), so one
--- organisation's huge batch cannot starve another's single image.
-WITH due AS (
-    SELECT id, row_number() OVER (PARTITION BY organization_id ORDER BY available_at, id) AS turn
-    FROM import_items
-    WHERE available_at <= now()
-      AND (status = 'pending' OR (status = 'running' AND lease_expires_at < now()))
-), chosen AS (
-    SELECT candidate.id
-    FROM import_items AS candidate JOIN due USING (id)
-    -- Repeated on the locked row: a row another worker claimed meanwhile is re-checked against
-    -- these conditions once its lock is released, and dropped.
-    WHERE candidate.available_at <= now()
-      AND (candidate.status = 'pending' OR (candidate.status = 'running' AND candidate.lease_expires_at < now()))
-    ORDER BY due.turn, candidate.available_at, candidate.id
+-- One statement whose cost does not depend on the backlog. The organisations whose turn is oldest
+-- ($3 of them at most, locked in id order so concurrent claimers queue up instead of deadlocking)
+-- each walk their own pending index and stop after $3 rows; expired leases (their worker died) come
+-- from their own index. Items are taken round-robin across those organisations (each one's oldest
+-- first, then each one's second...) and locked with SKIP LOCKED, so concurrent workers never claim
+-- the same item. Every organisation visited moves to the back of the rotation, except one that had
+-- due items but got none of them this round (the limit was reached first).
+WITH turns AS MATERIALIZED (
+    SELECT queue.organization_id, queue.last_turn
+    FROM queue_organizations AS queue
+    WHERE queue.organization_id IN (
+        -- An organisation whose pending items all wait for later (retry delays) gives up nothing:
+        -- one probe of its index tells, and it keeps its place in the rotation.
+        SELECT due.organization_id FROM queue_organizations AS due
+        WHERE due.pending > 0 AND EXISTS (
+            SELECT 1 FROM import_items
+            WHERE organization_id = due.organization_id AND status = 'pending' AND available_at <= now()
+        )
+        ORDER BY due.last_turn, due.organization_id LIMIT $3
+    )
+    ORDER BY queue.organization_id
+    FOR UPDATE
+), expired AS MATERIALIZED (
+    SELECT id FROM import_items
+    WHERE status = 'running' AND lease_expires_at < now()
+    ORDER BY lease_expires_at, id
     LIMIT $3
-    FOR UPDATE OF candidate SKIP LOCKED
+    FOR UPDATE SKIP LOCKED
+), candidates AS MATERIALIZED (
+    SELECT due.id, due.available_at, turns.organization_id, turns.last_turn
+    FROM turns CROSS JOIN LATERAL (
+        SELECT id, available_at FROM import_items
+        WHERE organization_id = turns.organization_id AND status = 'pending' AND available_at <= now()
+        ORDER BY available_at, id
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    ) AS due
+), chosen AS MATERIALIZED (
+    SELECT id, organization_id, reclaimed, row_number() OVER (ORDER BY round, turn, ordinal) AS place FROM (
+        SELECT id, NULL::text AS organization_id, true AS reclaimed, 0::bigint AS round, 0::bigint AS turn,
+               id AS ordinal
+        FROM expired
+        UNION ALL
+        SELECT id, organization_id, false,
+               row_number() OVER (PARTITION BY organization_id ORDER BY available_at, id), last_turn, id
+        FROM candidates
+    ) AS ranked
+    ORDER BY round, turn, ordinal
+    LIMIT $3
+), turned AS (
+    UPDATE queue_organizations AS queue SET last_turn = nextval('queue_turns')
+    WHERE queue.organization_id IN (
+        SELECT organization_id FROM turns
+        EXCEPT (SELECT organization_id FROM candidates EXCEPT SELECT organization_id FROM chosen)
+    )
+), claimed AS (
+    UPDATE import_items AS item
+    SET status = 'running', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
+        attempts = item.attempts + 1
+    FROM chosen, import_jobs AS job
+    WHERE item.id = chosen.id AND job.id = item.job_id
+    RETURNING item.id, item.job_id, item.organization_id, item.position, item.external_id, item.url,
+              item.title, item.metadata, item.media_type, item.attempts, job.system_name, item.album_id,
+              item.connector, item.connector_ref, item.fetch_headers, item.lease_owner, chosen.reclaimed,
+              chosen.place
 )
-UPDATE import_items AS item
-SET status = 'running', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
-    attempts = item.attempts + 1
-FROM chosen AS due, import_jobs AS job
-WHERE item.id = due.id AND job.id = item.job_id
-RETURNING item.id, item.job_id, item.organization_id, item.position, item.external_id, item.url,
-          item.title, item.metadata, item.media_type, item.attempts, job.system_name, item.album_id,
-          item.connector, item.connector_ref, item.fetch_headers, item.lease_owner;
+SELECT id, job_id, organization_id, position, external_id, url, title, metadata, media_type, attempts,
+       system_name, album_id, connector, connector_ref, fetch_headers, lease_owner, reclaimed
+FROM claimed ORDER BY place;
 
 -- extend_leases --
 -- Heartbeat: items still being worked on keep their lease (only under the claim that holds them).
@@ -34,8 +75,17 @@ UPDATE import_items AS item SET lease_expires_at = now() + make_interval(secs =>
 FROM unnest($1::bigint[], $2::text[]) AS held(id, lease_owner)
 WHERE item.id = held.id AND item.lease_owner = held.lease_owner AND item.status = 'running';
 
--- lock_owned_item --
-SELECT id, job_id FROM import_items WHERE id = $1 AND status = 'running' AND lease_owner = $2 FOR UPDATE;
+-- lock_jobs --
+-- $1 sorted: every writer locks jobs in id order.
+SELECT id FROM import_jobs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE;
+
+-- lock_owned_items --
+SELECT item.id FROM import_items AS item
+JOIN unnest($1::bigint[], $2::text[]) AS held(id, lease_owner)
+  ON item.id = held.id AND item.lease_owner = held.lease_owner
+WHERE item.status = 'running'
+ORDER BY item.id
+FOR UPDATE OF item;
 
 -- requeue_item --
 -- $5 refunds the attempt when the worker hands the item back unprocessed (graceful shutdown).
@@ -43,16 +93,17 @@ UPDATE import_items SET status = 'pending', lease_owner = NULL, lease_expires_at
        available_at = now() + make_interval(secs => $3), reason = $4, attempts = attempts - $5
 WHERE id = $1 AND status = 'running' AND lease_owner = $2;
 
--- finish_item --
-UPDATE import_items SET status = $2, reason = $3, image_id = $4, finished_at = now(),
-       lease_owner = NULL, lease_expires_at = NULL, fetch_headers = NULL, image_summary = $5
-WHERE id = $1
-RETURNING job_id, position, external_id, title;
+-- finish_items --
+UPDATE import_items AS item
+SET status = done.status, reason = done.reason, image_id = done.image_id, finished_at = now(),
+    lease_owner = NULL, lease_expires_at = NULL, fetch_headers = NULL, image_summary = done.summary
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[])
+     AS done(id, status, reason, image_id, summary)
+WHERE item.id = done.id;
 
--- mark_image_unprocessable --
+-- mark_images_unprocessable --
 -- A registered direct upload whose bytes could not be processed keeps its record, with the reason.
-UPDATE images SET processing_error = $4, updated_at = now()
-WHERE organization_id = $1 AND system_name = $2 AND external_id = $3 AND NOT processed;
-
--- lock_job --
-SELECT id, state FROM import_jobs WHERE id = $1 FOR UPDATE;
+UPDATE images SET processing_error = failed.reason, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS failed(organization_id, system_name, external_id, reason)
+WHERE images.organization_id = failed.organization_id AND images.system_name = failed.system_name
+  AND images.external_id = failed.external_id AND NOT images.processed;
