@@ -30,13 +30,17 @@ SELECT id AS media_id, width, height, mime_type, sha256, analysis FROM images WH
 -- nearest_phash --
 -- Multi-index hashing: probe each 16-bit chunk's value and its 16 one-bit neighbours (any image
 -- within 7 bits matches one of these exactly), then keep the exact distances. $5 <= 7.
-WITH probes AS (
+WITH probes AS MATERIALIZED (
     SELECT chunk.chunk_no, chunk.chunk_value # (CASE WHEN flip < 0 THEN 0 ELSE 1 << flip END) AS chunk_value
     FROM phash_chunks($2) AS chunk CROSS JOIN generate_series(-1, 15) AS flip
 ), candidates AS (
+    -- One index probe per (chunk, value): whatever the statistics say, never a scan of the organisation.
     SELECT DISTINCT entry.image_id, bit_count((entry.phash # $2)::bit(64)) AS distance
-    FROM probes JOIN image_phash_chunks AS entry
-      ON entry.organization_id = $1 AND entry.chunk_no = probes.chunk_no AND entry.chunk_value = probes.chunk_value
+    FROM probes CROSS JOIN LATERAL (
+        SELECT image_id, phash FROM image_phash_chunks
+        WHERE organization_id = $1 AND chunk_no = probes.chunk_no AND chunk_value = probes.chunk_value
+        OFFSET 0
+    ) AS entry
     WHERE bit_count((entry.phash # $2)::bit(64)) <= $5
 )
 SELECT image.id, candidates.distance
