@@ -1,0 +1,98 @@
+"""Blobs written so that collection can never lose one: keys are recorded before their bytes are.
+
+The journey writes through `RecordingBlobStore`, which has the blob store's interface: it records
+every key in the ledger (committed), then writes the bytes. Collection (`collect_blobs`) deletes the
+bytes of a key only while holding the ledger row's lock, and only when the row is older than the
+grace period and no image references the key. A write of the same content at that moment either
+waits for the lock and rewrites the bytes after, or has made the row young, so it is skipped."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class BlobStore(Protocol):
+    """The blob store as the ledger needs it (the contract of pixport.blobs.BlobStore)."""
+
+    async def put(self, data: bytes) -> str: ...
+
+    async def put_all(self, blobs: Sequence[bytes]) -> list[str]: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def sweep_temporary(self, older_than_seconds: float) -> int: ...
+
+    async def check(self) -> None: ...
+
+
+class BlobLedger(Protocol):
+    async def record(self, keys: Sequence[str]) -> None:
+        """Upsert the keys with last_written_at = now(), committed when this returns."""
+        ...
+
+    async def collect(
+        self, grace_seconds: float, limit: int, delete: Callable[[list[str]], Awaitable[None]]
+    ) -> list[str]:
+        """Lock up to `limit` old unreferenced keys, call `delete` with them while locked, then
+        forget them; returns the keys collected."""
+        ...
+
+
+def blob_key(data: bytes) -> str:
+    """Content address: the same as the blob store's (sha256 hex)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class RecordingBlobStore:
+    """A BlobStore that records keys in the ledger before writing (GC race rule)."""
+
+    def __init__(self, inner: BlobStore, ledger: BlobLedger) -> None:
+        self._inner = inner
+        self._ledger = ledger
+
+    async def put(self, data: bytes) -> str:
+        await self._ledger.record([blob_key(data)])
+        return await self._inner.put(data)
+
+    async def put_all(self, blobs: Sequence[bytes]) -> list[str]:
+        if not blobs:
+            return []
+        await self._ledger.record(sorted({blob_key(data) for data in blobs}))
+        return await self._inner.put_all(blobs)
+
+    async def exists(self, key: str) -> bool:
+        return await self._inner.exists(key)
+
+    def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        return self._inner.read_chunks(key, chunk_size)
+
+    async def delete(self, key: str) -> None:
+        await self._inner.delete(key)
+
+    async def sweep_temporary(self, older_than_seconds: float) -> int:
+        return await self._inner.sweep_temporary(older_than_seconds)
+
+    async def check(self) -> None:
+        await self._inner.check()
+
+
+async def collect_blobs(ledger: BlobLedger, blobs: BlobStore, grace_seconds: float, limit: int) -> int:
+    """One round of collection; returns how many blobs were deleted."""
+
+    async def delete(keys: list[str]) -> None:
+        for key in keys:
+            await blobs.delete(key)
+
+    collected = await ledger.collect(grace_seconds, limit, delete)
+    if collected:
+        log.info("collected %d unreferenced blobs", len(collected))
+    return len(collected)
