@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pixport.domain.records import JobState, Overview
 from pixport.domain.states import job_state
 
 CANCELLED_REASON = "job cancelled"
+
+# Called with (images per day or None, [(accepted at, images)] of the last 24 hours, now); raises to refuse.
+Admission = Callable[[int | None, list[tuple[datetime, int]], datetime], None]
 
 
 def is_done(overview: Overview) -> bool:

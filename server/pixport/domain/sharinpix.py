@@ -8,18 +8,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pixport.domain.auth import Principal
 from pixport.domain.batch import has_nul, json_size
 from pixport.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from pixport.domain.ids import looks_like_id, new_job_id, new_media_id, new_uuid
+from pixport.domain.jobs import Admission
 from pixport.domain.quota import admission
 from pixport.domain.records import ImageRecord
 from pixport.fetch.urls import validate_url
-
-if TYPE_CHECKING:
-    from pixport.store.sharinpix import SharinpixStore, SingleImportRow
 
 
 @dataclass(frozen=True)
@@ -30,6 +28,43 @@ class FetchPlan:
     connector: str  # "url", or a connector name such as "salesforce"
     connector_ref: str | None  # the connector's id for the bytes
     headers: dict[str, str] | None  # the caller's headers for a URL fetch
+
+@dataclass(frozen=True)
+class SingleImportRow:
+    id: str
+    organization_id: str
+    album_id: str
+    import_type: str | None
+    params: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    item_status: str
+    reason: str | None
+    image_id: str | None
+
+
+class SharinpixStore(Protocol):
+    """What the dialect needs of the store (implemented by store.sharinpix.SharinpixStore)."""
+
+    async def create_single_import(
+        self, *, import_id: str, job_id: str, organization_id: str, album_id: str, import_type: str | None,
+        params: dict[str, Any], title: str, metadata: dict[str, Any], plan: FetchPlan, admit: Admission,
+    ) -> datetime: ...
+
+    async def get_single_import(self, organization_id: str, import_id: str) -> SingleImportRow | None: ...
+
+    async def register_direct_upload(
+        self, *, image_id: str, job_id: str, organization_id: str, album_id: str, title: str,
+        metadata: dict[str, Any], source_url: str, format_name: str, mime_type: str, width: int, height: int,
+        byte_size: int, analysis: dict[str, Any], provider_info: dict[str, Any], admit: Admission,
+    ) -> ImageRecord: ...
+
+    async def list_album_images(self, organization_id: str, album_id: str, limit: int) -> list[ImageRecord]: ...
+
+    async def get_album_image(self, organization_id: str, album_id: str, image_id: str) -> ImageRecord | None: ...
+
+    async def connector(self, organization_id: str, kind: str) -> dict[str, Any] | None: ...
+
 
 DEFAULT_ALBUM = "default"
 MAX_ALBUM_ID = 255

@@ -9,14 +9,11 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pixport.domain.auth import READ_SCOPE, WRITE_SCOPE, Principal
 from pixport.domain.errors import NotFound
 from pixport.domain.ids import looks_like_id
-
-if TYPE_CHECKING:
-    from pixport.store.webhooks import WebhookStore
 
 # Seconds to wait before each retry, after the immediate first attempt (Standard Webhooks-like).
 DEFAULT_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 86400)
@@ -99,10 +96,22 @@ def verdict(
     return Verdict(DeliveryState.PENDING, delay)
 
 
+class WebhookLog(Protocol):
+    """What reading the delivery log needs of the store (implemented by store.webhooks.WebhookStore)."""
+
+    async def list_deliveries(
+        self, organization_id: str, job_id: str, *, limit: int, before: tuple[datetime, str] | None
+    ) -> list[Delivery]: ...
+
+    async def get(self, organization_id: str, delivery_id: str) -> Delivery | None: ...
+
+    async def redeliver(self, organization_id: str, delivery_id: str) -> bool: ...
+
+
 class Webhooks:
     """Reading the delivery log and asking for a redelivery."""
 
-    def __init__(self, store: WebhookStore) -> None:
+    def __init__(self, store: WebhookLog) -> None:
         self._store = store
 
     async def list_deliveries(self, principal: Principal, job_id: str, *, limit: int) -> list[Delivery]:

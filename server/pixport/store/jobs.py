@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ import asyncpg
 from pixport.domain.batch import BatchRequest
 from pixport.domain.jobs import (
     CANCELLED_REASON,
+    Admission,
     cancelled_item_payload,
     final_state,
     is_done,
@@ -32,9 +32,6 @@ from pixport.domain.webhooks import new_delivery_id
 from pixport.store.db import Connection
 from pixport.store.queries import QUERIES
 from pixport.store.webhooks import enqueue_delivery
-
-# Called with (images per day or None, [(accepted at, images)] of the last 24 hours, now); raises to refuse.
-Admission = Callable[[int | None, list[tuple[datetime, int]], datetime], None]
 
 
 def image_ref(row: asyncpg.Record | dict[str, Any]) -> ImageRef | None:

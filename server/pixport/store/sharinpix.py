@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from pixport.domain.records import ImageRecord
-from pixport.domain.sharinpix import FetchPlan
+from pixport.domain.jobs import Admission, job_started_payload
+from pixport.domain.records import ImageRecord, Overview
+from pixport.domain.sharinpix import FetchPlan, SingleImportRow
 from pixport.sealing import Sealer
 from pixport.store.images import image_record
-from pixport.store.jobs import Admission, admit_under_lock
+from pixport.store.jobs import admit_under_lock
 from pixport.store.queries import QUERIES
 
 SYSTEM_NAME = "sharinpix"  # images of the album dialect are keyed (organisation, "sharinpix", their id)
-
-
-@dataclass(frozen=True)
-class SingleImportRow:
-    id: str
-    organization_id: str
-    album_id: str
-    import_type: str | None
-    params: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    item_status: str
-    reason: str | None
-    image_id: str | None
 
 
 def album_image(row: asyncpg.Record) -> ImageRecord:
@@ -58,7 +44,7 @@ class SharinpixStore:
                 album_id, plan.connector, plan.connector_ref, plan.headers,
             )
             await connection.execute(QUERIES["insert_event"], job_id, 1, "job_started",
-                                     {"overview": {"total": 1, "pending": 1}})
+                                     job_started_payload(Overview(total=1, pending=1)))
             created_at: datetime = await connection.fetchval(
                 QUERIES["insert_single_import"], import_id, organization_id, album_id, import_type, params, job_id
             )
@@ -96,7 +82,7 @@ class SharinpixStore:
                 album_id, "url", None, None,
             )
             await connection.execute(QUERIES["insert_event"], job_id, 1, "job_started",
-                                     {"overview": {"total": 1, "pending": 1}})
+                                     job_started_payload(Overview(total=1, pending=1)))
             await connection.execute(QUERIES["notify_queue"])
             row = await connection.fetchrow(QUERIES["get_album_image"], organization_id, album_id, image_id)
         assert row is not None  # inserted in this transaction
