@@ -2,57 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from pixport.domain.ids import new_media_id
-from pixport.domain.records import ImageRef, ItemStatus
+from pixport.domain.records import ItemStatus
+from pixport.domain.work import ClaimedItem, Outcome, StoredImage
 from pixport.store.db import Connection
 from pixport.store.jobs import append_event, finish_job_if_done, image_ref
 from pixport.store.queries import QUERIES
 
-
-@dataclass(frozen=True)
-class ClaimedItem:
-    id: int
-    job_id: str
-    organization_id: str
-    position: int
-    external_id: str
-    url: str
-    title: str
-    metadata: dict[str, Any]
-    media_type: str
-    attempts: int
-    system_name: str
-    album_id: str | None = None
-    connector: str = "url"  # how the bytes are fetched: "url" or a connector name ("salesforce")
-    connector_ref: str | None = None  # the connector's id for the bytes (e.g. an attachment id)
-    fetch_headers: dict[str, str] | None = None  # caller's headers for the URL fetch
-    lease_owner: str = ""  # the claim holding the item: unique per claim, so a stale holder can't finish it
-
-
-@dataclass(frozen=True)
-class StoredImage:
-    """What the pipeline produced for an item, ready to upsert."""
-
-    sha256: str
-    format: str
-    mime_type: str
-    width: int
-    height: int
-    byte_size: int
-    analysis: dict[str, Any]
-    phash: int | None = None  # signed 64-bit form of the perceptual hash
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: ItemStatus
-    reason: str | None
-    image: ImageRef | None
+__all__ = ["ClaimedItem", "Outcome", "QueueStore", "StoredImage"]
 
 
 def _event_payload(item: ClaimedItem, outcome: Outcome) -> dict[str, Any]:
