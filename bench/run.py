@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import pixel_bench
-from bench.measure import latency_summary, limit_images_per_s, rate
+from bench.measure import latency_summary, limit_images_per_s
 from bench.photos import photos, small_pngs
 from bench.system import Bench
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import aiohttp
 import grpc
-
-from bench.measure import latency_summary, percentile, processes_named, rate, tree_rss
 from pixport.v1 import import_job_pb2, import_service_pb2, import_service_pb2_grpc
 
+from bench.measure import latency_summary, percentile, processes_named, rate, tree_rss
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support.origin import Origin  # noqa: E402  (the tests' local origin and stack, reused as they are)
-from support.stack import Stack  # noqa: E402
+from support.origin import Origin
+from support.stack import Stack
 
 
 @dataclass
@@ -97,13 +97,13 @@ class Bench:
             raise RuntimeError(f"submit answered {response.status}: {response.body[:300]!r}")
         return str(response.json()["id"]), wall, took
 
-    async def run_job(self, urls: Sequence[str], timeout: float = 900.0) -> JobRun:
+    async def run_job(self, urls: Sequence[str], deadline_seconds: float = 900.0) -> JobRun:
         """Submit `urls` as one batch and follow it to its end on a WatchImportJob stream."""
         job_id, wall, took = self.submit(self.batch(urls))
         run = JobRun(job_id, len(urls), 0.0, took)
         stream = self.stub().WatchImportJob(
             import_service_pb2.WatchImportJobRequest(id=job_id, after_sequence=0), metadata=self.metadata,
-            timeout=timeout,
+            timeout=deadline_seconds,
         )
         live_after = None
         async for event in stream:
