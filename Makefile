@@ -58,8 +58,9 @@ $(BUF):
 buf-lint: $(BUF) $(STAMP)
 	$(BIN)/python -m gateway.buf_lint
 
-bench: $(GENERATED)
-	PYTHONPATH=server $(BIN)/python bench/pixel_bench.py
+# The whole system in one run (own stack, own photos); QUICK=1 for a shorter run. Last line: one JSON object.
+bench: $(GENERATED) postgres-check
+	PYTHONPATH=server:. $(BIN)/python -m bench.run $(if $(QUICK),--quick)
 
 clean:
 	rm -rf build server/pixport/v1 .pytest_cache .mypy_cache .ruff_cache

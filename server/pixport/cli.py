@@ -51,7 +51,7 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
-    from pixport.worker import run_worker
+    from pixport.runtime.runner import run_worker
 
     _configure_logging("worker")
     asyncio.run(run_worker(settings, database_url(settings)))

@@ -1,46 +1,18 @@
-"""From the pixel pipeline's Analysis to stored blobs and the record the store upserts."""
+"""From the pixel pipeline's Analysis to stored blobs and the record the store upserts (synchronous form).
+
+The worker's journey (domain/journey.py) writes through the async BlobStore and builds the record with
+domain/stored.py; this module keeps the synchronous helper for callers holding a synchronous store."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pixport.blobs import BlobStore
+from pixport.domain.queue import StoredImage
+from pixport.domain.stored import blobs_of, image_record, signed_phash
 from pixport.imaging import Analysis
-from pixport.store.queue import StoredImage
 
-
-def signed_phash(phash: str | None) -> int | None:
-    """The 64-bit hash as PostgreSQL's signed bigint."""
-    if not phash:
-        return None
-    value = int(phash, 16)
-    return value - (1 << 64) if value >= 1 << 63 else value
+__all__ = ["signed_phash", "stored_image"]
 
 
 def stored_image(analysis: Analysis, blobs: BlobStore) -> StoredImage:
     """Write the original and every rendition (content-addressed: identical bytes are stored once)."""
-    original_key = blobs.put(analysis.original)
-    renditions: dict[str, dict[str, Any]] = {}
-    for rendition in analysis.renditions:
-        renditions[rendition.name] = {
-            "key": blobs.put(rendition.data), "mime_type": rendition.mime_type,
-            "width": rendition.width, "height": rendition.height, "byte_size": len(rendition.data),
-        }
-    record: dict[str, Any] = {
-        "original": {"key": original_key, "mime_type": analysis.mime_type, "byte_size": analysis.byte_size},
-        "renditions": renditions,
-        "exif": analysis.exif,
-        "taken_at": analysis.taken_at.isoformat() if analysis.taken_at else None,
-        "gps": {"lat": analysis.gps[0], "lng": analysis.gps[1]} if analysis.gps else None,
-        "phash": analysis.phash,
-        "colors": [{"hex": color.hex, "percent": color.percent} for color in analysis.colors],
-        "placeholder": analysis.placeholder,
-        "frame_count": analysis.frame_count,
-        "has_alpha": analysis.has_alpha,
-        "is_grayscale": analysis.is_grayscale,
-    }
-    return StoredImage(
-        sha256=analysis.sha256, format=analysis.format, mime_type=analysis.mime_type,
-        width=analysis.width, height=analysis.height, byte_size=analysis.byte_size,
-        analysis=record, phash=signed_phash(analysis.phash),
-    )
+    return image_record(analysis, [blobs.put(data) for data in blobs_of(analysis)])

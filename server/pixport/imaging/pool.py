@@ -34,6 +34,7 @@ from typing import Any
 from pixport.imaging.analyse import analyse
 from pixport.imaging.types import Analysis, ImageRejected, Limits
 from pixport.imaging.wire import read_reply, send_reply
+from pixport.observability.metrics import PIXEL_PROCESS_RESTARTS
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,11 @@ _MIN_BLOB_BYTES = 64 * 1024 * 1024  # a 2000 px PNG rendition of noise is ~16 MB
 
 
 class PixelPoolError(RuntimeError):
-    """The pool itself failed (closed, or children lost before receiving the image): not the image's fault."""
+    """The pool itself failed (children lost before receiving the image): not the image's fault."""
+
+
+class PixelPoolClosed(PixelPoolError):
+    """The pool is closing (its process is stopping): the image was not looked at."""
 
 
 @dataclass
@@ -90,10 +95,10 @@ class PixelPool:
         slot = await self._free.get()
         if slot is None:
             self._free.put_nowait(None)  # wake the next waiter too
-            raise PixelPoolError("the pixel pool is closed")
+            raise PixelPoolClosed("the pixel pool is closed")
         try:
             if self._closed:
-                raise PixelPoolError("the pixel pool is closed")
+                raise PixelPoolClosed("the pixel pool is closed")
             slot.busy = True
             return await self._analyse_in(slot, data)
         finally:
@@ -154,7 +159,7 @@ class PixelPool:
                 slot.worker = await loop.run_in_executor(self._executor, self._spawn)
             if self._closed:  # closed before or while the child started
                 self._retire(slot)
-                raise PixelPoolError("the pixel pool is closed")
+                raise PixelPoolClosed("the pixel pool is closed")
         worker = slot.worker
         assert worker is not None
         max_blob = max(_MIN_BLOB_BYTES, 2 * self._limits.max_bytes)
@@ -174,7 +179,7 @@ class PixelPool:
         if kind in ("lost", "died"):
             if self._closed:
                 self._retire(slot)
-                raise PixelPoolError("the pixel pool is closed")
+                raise PixelPoolClosed("the pixel pool is closed")
             if kind == "died":
                 reason = await loop.run_in_executor(self._executor, _death_reason, worker.process)
                 self._retire(slot)
@@ -209,6 +214,8 @@ class PixelPool:
         worker, slot.worker = slot.worker, None
         if worker is None:
             return
+        if not self._closed:
+            PIXEL_PROCESS_RESTARTS.inc()  # its slot gets a fresh child: it died, timed out, misbehaved or aged
         if kill:
             worker.process.kill()
         # Closing the pipe ends an idle child's loop (EOF). Never close it under a thread still reading it
@@ -233,7 +240,7 @@ def _exchange(conn: Connection, data: bytes, max_blob_bytes: int) -> tuple[str, 
     except (EOFError, OSError):
         return "lost", None
     try:
-        return read_reply(conn, max_blob_bytes)
+        return read_reply(conn, max_blob_bytes, data)
     except (EOFError, OSError):
         return "died", None
     except ValueError as error:
@@ -273,7 +280,7 @@ def child_main(conn: Connection, limits: Limits, test_hooks: bool) -> None:
         if test_hooks and data.startswith(b"PIXPORT-TEST-GARBAGE"):
             conn.send_bytes(b"\x80\x04 a reply the parent must refuse, as from a subverted child")
             continue
-        send_reply(conn, *_process(data, limits, test_hooks))
+        send_reply(conn, *_process(data, limits, test_hooks), sent=data)
 
 
 def _process(data: bytes, limits: Limits, test_hooks: bool) -> tuple[str, Analysis | str]:

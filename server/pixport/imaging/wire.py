@@ -2,6 +2,11 @@
 
 A child decodes hostile files. Should a decoder bug ever hand one control of it, a pickle from that child
 would run code in the server; JSON and bytes can at worst be wrong, and are checked here.
+
+The original is sent back only when it differs from the bytes the parent sent (an SVG's sanitised
+document): for rasters the header says `"original": "sent"` and the parent reuses its own copy, which saves
+one copy of every image through the pipe and the parent's memory. A subverted child claiming "sent" for an
+SVG gains nothing it could not get by sending those bytes itself.
 """
 
 from __future__ import annotations
@@ -18,18 +23,24 @@ _MAX_RENDITIONS = 16
 T = TypeVar("T")
 
 
-def send_reply(conn: Connection, kind: str, payload: Analysis | str) -> None:
+def send_reply(conn: Connection, kind: str, payload: Analysis | str, sent: bytes | None = None) -> None:
+    """`sent`: the bytes the parent sent for this image (not sent back if they are the original)."""
     if isinstance(payload, Analysis):
-        conn.send_bytes(json.dumps({"kind": kind, "analysis": _header(payload)}).encode())
-        conn.send_bytes(payload.original)
+        original_is_sent = sent is not None and payload.original is sent
+        header = {"kind": kind, "analysis": _header(payload), "original": "sent" if original_is_sent else "frame"}
+        conn.send_bytes(json.dumps(header).encode())
+        if not original_is_sent:
+            conn.send_bytes(payload.original)
         for rendition in payload.renditions:
             conn.send_bytes(rendition.data)
     else:
         conn.send_bytes(json.dumps({"kind": kind, "reason": payload}).encode())
 
 
-def read_reply(conn: Connection, max_blob_bytes: int) -> tuple[str, Analysis | str]:
-    """Raises EOFError/OSError when the child is gone, ValueError when what it sent is not a valid reply."""
+def read_reply(conn: Connection, max_blob_bytes: int, sent: bytes | None = None) -> tuple[str, Analysis | str]:
+    """Raises EOFError/OSError when the child is gone, ValueError when what it sent is not a valid reply.
+
+    `sent`: the bytes sent to the child for this image, the original when the reply says so."""
     try:
         header = json.loads(conn.recv_bytes(MAX_HEADER_BYTES))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -38,7 +49,12 @@ def read_reply(conn: Connection, max_blob_bytes: int) -> tuple[str, Analysis | s
     if "analysis" not in header:
         return kind, _of(header, "reason", str)
     fields = _of(header, "analysis", dict)
-    original = conn.recv_bytes(max_blob_bytes)
+    if header.get("original") == "sent":
+        if sent is None:
+            raise ValueError("reply refers to bytes that were not sent")
+        original = sent
+    else:
+        original = conn.recv_bytes(max_blob_bytes)
     specs = _of(fields, "renditions", list)[:_MAX_RENDITIONS]
     renditions = tuple(
         Rendition(

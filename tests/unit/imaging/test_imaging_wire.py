@@ -50,3 +50,33 @@ def test_oversized_frames_are_refused() -> None:
     send_reply(child, "ok", result)
     with pytest.raises(OSError):
         read_reply(parent, 100)
+
+
+def test_the_original_is_not_sent_back_when_it_is_what_the_parent_sent() -> None:
+    data = encode(textured(64, 48), "PNG")
+    result = analyse(data, Limits())
+    parent, child = Pipe()
+    send_reply(child, "ok", result, sent=data)
+    frames = 0
+    header = json.loads(parent.recv_bytes())
+    assert header["original"] == "sent"
+    while parent.poll(0.1):
+        parent.recv_bytes()
+        frames += 1
+    assert frames == len(result.renditions)  # renditions only: the original stayed with the parent
+
+
+def test_the_reused_original_round_trips() -> None:
+    data = encode(textured(64, 48), "PNG")
+    result = analyse(data, Limits())
+    parent, child = Pipe()
+    send_reply(child, "ok", result, sent=data)
+    assert read_reply(parent, 64 * 1024 * 1024, data) == ("ok", result)
+
+
+def test_a_reply_naming_unsent_bytes_is_refused() -> None:
+    data = encode(textured(64, 48), "PNG")
+    parent, child = Pipe()
+    send_reply(child, "ok", analyse(data, Limits()), sent=data)
+    with pytest.raises(ValueError):
+        read_reply(parent, 64 * 1024 * 1024)

@@ -1,0 +1,190 @@
+"""`make bench [QUICK=1]`: every figure of the system in one run; progress first, ONE JSON object last.
+
+    PYTHONPATH=server:. .venv/bin/python -m bench.run [--quick]
+
+It generates its own photos (cached under build/bench), measures the pixel pipeline alone (against naive
+Pillow, and in a bare process pool: the limit), then starts its own stack (`pixport up` on free ports, a
+private data dir, a local origin) and measures imports end to end, dead links, small images, event latency,
+the edge against direct gRPC, batch submits and the worker's memory, and stops everything it started.
+docs/performance.md explains each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import pixel_bench
+from bench.measure import latency_summary, limit_images_per_s
+from bench.photos import photos, small_pngs
+from bench.system import Bench
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Plan:
+    photos: int  # distinct 12-MP JPEGs imported (and analysed for the limit)
+    bases: int  # drawn photos the others are derived from
+    speedup_images: int
+    speedup_rounds: int
+    rss_images: int  # imported after warm-up while the worker's memory is watched
+    dead_links: int
+    small_images: int
+    event_images: int
+    edge_requests: int  # per side and round
+    edge_rounds: int
+    submits: int  # 1,000-image batches accepted (and cancelled)
+
+
+FULL = Plan(photos=200, bases=4, speedup_images=4, speedup_rounds=5, rss_images=5000, dead_links=1000,
+            small_images=1000, event_images=300, edge_requests=1000, edge_rounds=5, submits=20)
+QUICK = Plan(photos=100, bases=2, speedup_images=2, speedup_rounds=2, rss_images=300, dead_links=1000,
+             small_images=1000, event_images=200, edge_requests=300, edge_rounds=3, submits=5)
+WARM_UP = 4
+EDGE_CONCURRENCY = 8
+
+
+_STARTED = time.perf_counter()
+
+
+def say(message: str) -> None:
+    print(f"bench [{time.perf_counter() - _STARTED:6.1f} s] {message}", flush=True)
+
+
+def pipeline_figures(plan: Plan, jpegs: list[bytes]) -> dict[str, Any]:
+    works = {"naive": pixel_bench.naive, "pipeline": pixel_bench.pipeline, "analyse": pixel_bench.full_analyse}
+    seconds = pixel_bench.per_image(works, jpegs[:plan.speedup_images], plan.speedup_rounds)
+    return {
+        "pipeline_speedup_vs_naive": round(seconds["naive"] / seconds["pipeline"], 2),
+        "naive_s_per_image": round(seconds["naive"], 3), "pipeline_s_per_image": round(seconds["pipeline"], 3),
+        "analyse_s_per_image": round(seconds["analyse"], 3),
+    }
+
+
+async def system_figures(bench: Bench, plan: Plan, jpegs: list[bytes], limit: float) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    warm_up, measured = jpegs[:WARM_UP], jpegs[WARM_UP:]
+    say("warm-up import (pixel processes start, caches fill)")
+    await bench.run_job(bench.serve("warm", warm_up, "image/jpeg"))
+
+    say(f"importing {len(measured)} distinct 12-MP JPEGs end to end")
+    run = await bench.run_job(bench.serve("photos", measured, "image/jpeg"))
+    figures["import_images_per_s"] = run.per_second
+    figures["import_vs_limit"] = round(run.per_second / limit, 3)
+    figures["import_counts"] = run.counts
+    say(f"  {run.per_second} images/s ({figures['import_vs_limit']} of the limit), {run.counts}")
+
+    say(f"{plan.dead_links} URLs answering 404")
+    dead = await bench.run_job([bench.origin.url(f"/gone/{index}") for index in range(plan.dead_links)])
+    figures["dead_link_items_per_s"] = dead.per_second
+    figures["dead_link_counts"] = dead.counts
+    say(f"  {dead.per_second} items/s, {dead.counts}")
+
+    say(f"{plan.small_images} distinct small PNGs (300x200)")
+    pngs = small_pngs(plan.small_images + plan.event_images + 10)
+    small = await bench.run_job(bench.serve("small", pngs[:plan.small_images], "image/png"))
+    figures["small_image_items_per_s"] = small.per_second
+    figures["small_image_counts"] = small.counts
+    say(f"  {small.per_second} images/s, {small.counts}")
+
+    say(f"event latency over {plan.event_images} small images (committed → received on a stream)")
+    events = await bench.run_job(bench.serve("events", pngs[plan.small_images:-10], "image/png"))
+    latency = latency_summary(events.event_latencies)
+    figures["event_latency_p50_ms"], figures["event_latency_p99_ms"] = latency["p50_ms"], latency["p99_ms"]
+    figures["event_latency_samples"] = latency["count"]
+    say(f"  p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms ({latency['count']} events)")
+
+    say("GetImportJob through Envoy vs direct gRPC (a finished 10-image job)")
+    status_job = await bench.run_job(bench.serve("status", pngs[-10:], "image/png"))
+    edge = await bench.edge_vs_grpc(status_job.job_id, plan.edge_requests, plan.edge_rounds, EDGE_CONCURRENCY)
+    figures["edge_vs_grpc"] = edge
+    say(f"  ratio {edge['ratio']} (rounds {edge['rounds']}); edge p50/p99 {edge['edge']['p50_ms']}/"
+        f"{edge['edge']['p99_ms']} ms, gRPC {edge['grpc']['p50_ms']}/{edge['grpc']['p99_ms']} ms")
+
+    say(f"accepting {plan.submits} batches of 1,000 images")
+    submits = latency_summary(await bench.submit_latencies(plan.submits))
+    figures["submit_1000_p99_ms"], figures["submit_1000_p50_ms"] = submits["p99_ms"], submits["p50_ms"]
+    say(f"  p50 {submits['p50_ms']} ms, p99 {submits['p99_ms']} ms")
+
+    say(f"worker memory over {plan.rss_images} more imported photos")
+    before = bench.worker_rss()
+    peak, done = before, 0
+    while done < plan.rss_images:
+        size = min(1000, plan.rss_images - done, len(measured) * 5)
+        urls = [bench.origin.url(f"/photos/{(done + index) % len(measured)}") for index in range(size)]
+        await bench.run_job(urls)
+        done += size
+        peak = max(peak, bench.worker_rss())
+    after = bench.worker_rss()
+    figures["worker_rss_growth_mb"] = round((after - before) / MB, 1)
+    figures["worker_rss_mb"] = {"before": round(before / MB, 1), "after": round(after / MB, 1),
+                                "peak": round(peak / MB, 1), "images": plan.rss_images}
+    say(f"  {figures['worker_rss_growth_mb']} MB growth ({figures['worker_rss_mb']})")
+    await bench.close()
+    return figures
+
+
+def scale_figures(quick: bool) -> dict[str, Any]:
+    try:
+        scale = importlib.import_module("bench.scale")
+    except ModuleNotFoundError:
+        return {"missing": "bench/scale.py is not there yet (archive-scale issue)"}
+    result: dict[str, Any] = scale.run(quick)
+    return result
+
+
+def run(quick: bool) -> dict[str, Any]:
+    plan = QUICK if quick else FULL
+    started = time.perf_counter()
+    processes = int(os.environ.get("PIXPORT_PIXEL_PROCESSES") or os.cpu_count() or 2)
+    results: dict[str, Any] = {"quick": quick, "plan": asdict(plan), "pixel_processes": processes}
+    jpegs = photos(plan.photos + WARM_UP, plan.bases, say=say)
+
+    say(f"pixel pipeline vs naive Pillow ({plan.speedup_images} photos, best of {plan.speedup_rounds})")
+    results.update(pipeline_figures(plan, jpegs))
+    say(f"  {results['pipeline_speedup_vs_naive']}x")
+
+    say(f"the limit: analyse() in a bare pool of {processes} processes, {plan.photos} photos")
+    limit = limit_images_per_s(jpegs[WARM_UP:], processes)
+    results["limit_images_per_s"] = limit
+    say(f"  {limit} images/s")
+
+    with tempfile.TemporaryDirectory(prefix="pixport-bench-") as data_dir:
+        bench = Bench(Path(data_dir))
+        say("starting the stack (pixport up on free ports)")
+        bench.start()
+        try:
+            results.update(asyncio.run(system_figures(bench, plan, jpegs, limit)))
+        finally:
+            code = bench.stop()
+            if code != 0:
+                say(f"the stack exited with {code}; its log: {bench.stack.log}")
+
+    say("archive-scale figures (bench/scale.py)")
+    results["scale"] = scale_figures(quick)
+    if quick:
+        results["note"] = (f"QUICK: worker memory over {plan.rss_images} images, not 5,000; "
+                           f"{plan.photos} photos; fewer rounds")
+    results["bench_seconds"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer images and rounds: under 3 minutes")
+    args = parser.parse_args()
+    results = run(args.quick)
+    print(json.dumps(results, sort_keys=True), flush=True)
+
+
+if __name__ == "__main__":
+    main()
