@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,11 +19,6 @@ def item(number: int) -> ClaimedItem:
     )
 
 
-@dataclass(frozen=True)
-class Reclaimed(ClaimedItem):
-    reclaimed: bool = True
-
-
 @dataclass
 class FakeClaims:
     pending: list[ClaimedItem]
@@ -36,7 +32,7 @@ class FakeClaims:
             raise OSError("database away")
         self.claims.append((owner, limit))
         taken, self.pending = self.pending[:limit], self.pending[limit:]
-        return [ClaimedItem(**{**i.__dict__, "lease_owner": owner}) if type(i) is ClaimedItem else i for i in taken]
+        return [dataclasses.replace(i, lease_owner=owner) for i in taken]
 
     async def extend_leases(self, items: list[ClaimedItem], lease_seconds: float) -> None:
         self.extended.append([i.id for i in items])
@@ -132,7 +128,7 @@ async def test_the_heartbeat_extends_the_leases_of_items_in_flight() -> None:
 
 async def test_a_reclaimed_item_is_counted() -> None:
     before = LEASE_RECLAIMS._value.get()
-    reclaimed = Reclaimed(**item(5).__dict__)
+    reclaimed = dataclasses.replace(item(5), reclaimed=True)
     claims, journey = FakeClaims([reclaimed, item(6)]), FakeJourney()
     stop = asyncio.Event()
     task = asyncio.create_task(runner(claims, journey).run(stop))
