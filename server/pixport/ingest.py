@@ -17,13 +17,16 @@ def signed_phash(phash: str | None) -> int | None:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def stored_image(analysis: Analysis, blobs: BlobStore) -> StoredImage:
-    """Write the original and every rendition (content-addressed: identical bytes are stored once)."""
-    original_key = blobs.put(analysis.original)
+async def stored_image(analysis: Analysis, blobs: BlobStore) -> StoredImage:
+    """Write the original and every rendition in one batch (content-addressed: identical bytes are
+    stored once)."""
+    original_key, *rendition_keys = await blobs.put_all(
+        [analysis.original, *(rendition.data for rendition in analysis.renditions)]
+    )
     renditions: dict[str, dict[str, Any]] = {}
-    for rendition in analysis.renditions:
+    for rendition, key in zip(analysis.renditions, rendition_keys, strict=True):
         renditions[rendition.name] = {
-            "key": blobs.put(rendition.data), "mime_type": rendition.mime_type,
+            "key": key, "mime_type": rendition.mime_type,
             "width": rendition.width, "height": rendition.height, "byte_size": len(rendition.data),
         }
     record: dict[str, Any] = {

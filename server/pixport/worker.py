@@ -15,7 +15,8 @@ import uuid
 
 import asyncpg
 
-from pixport.blobs import FileBlobStore
+from pixport import blobs
+from pixport.blobs import BlobStoreUnavailable
 from pixport.config import Settings
 from pixport.connectors import Connector
 from pixport.connectors.salesforce import SalesforceConnector
@@ -51,12 +52,15 @@ class Worker:
         self._duplicates = DuplicateFinder(pool)
         self._fetcher = fetcher
         self._pixels = pixels
-        self._blobs = FileBlobStore(settings.blob_dir)
+        self._blobs = blobs.from_settings(settings)
         self._inflight: dict[asyncio.Task[None], ClaimedItem] = {}
         connectors: list[Connector] = [SalesforceConnector(SharinpixStore(pool, Sealer(server_key)), fetcher)]
         self._connectors = {connector.name: connector for connector in connectors}
         self._wake = asyncio.Event()
         self._claims = 0
+
+    async def close_blobs(self) -> None:
+        await self._blobs.close()
 
     def wake(self, *_args: object) -> None:
         self._wake.set()
@@ -137,7 +141,7 @@ class Worker:
                 )
                 return
             analysis = await self._pixels.analyse(await self._bytes_of(item))
-            stored = await asyncio.to_thread(stored_image, analysis, self._blobs)
+            stored = await stored_image(analysis, self._blobs)
             stored = await self._duplicates.annotate(item.organization_id, item.system_name,
                                                      item.external_id, stored)
             await self._queue.finish_imported(item, item.lease_owner, stored)
@@ -145,6 +149,8 @@ class Worker:
             await self._retry_or_fail(item, error.reason, retryable=error.retryable)
         except ImageRejected as error:
             await self._queue.finish_failed(item, item.lease_owner, error.reason)
+        except BlobStoreUnavailable as error:
+            await self._retry_or_fail(item, f"cannot store the image: {error.reason}", retryable=True)
         except PixelPoolError:
             # The pool itself is closing or broken (not this image's fault): hand the item back.
             await self._queue.requeue(item, item.lease_owner, RETRY_DELAYS[0], None, refund=True)
@@ -198,5 +204,6 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     finally:
         await listener.close()
         await pixels.close()
+        await worker.close_blobs()
         await fetcher.close()
         await pool.close()
