@@ -60,8 +60,10 @@ async def test_objects_are_whole_content_addressed_and_under_the_prefix(
     assert moto.objects(bucket) == {f"tenant/blobs/{k}": len(d) for k, d in zip(keys, data, strict=True)}
     assert moto.get(bucket, f"tenant/blobs/{keys[0]}") == data[0]
     assert BLOB_BYTES_WRITTEN._value.get() == written + len(data[0]) + len(b"rendition")
-    assert await store.put(data[1]) == keys[1]  # existing: not written again
+    before = moto.client().head_object(Bucket=bucket, Key=f"tenant/blobs/{keys[0]}")["LastModified"]
+    assert await store.put_all(data[:2]) == keys[:2]  # existing: not written again, large or small
     assert BLOB_BYTES_WRITTEN._value.get() == written + len(data[0]) + len(b"rendition")
+    assert moto.client().head_object(Bucket=bucket, Key=f"tenant/blobs/{keys[0]}")["LastModified"] == before
 
 
 async def test_reads_stream_in_chunks(store: S3BlobStore) -> None:

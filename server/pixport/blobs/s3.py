@@ -30,11 +30,18 @@ if TYPE_CHECKING:
 # Parallel PutObjects per put_all, and connections per process.
 _PARALLEL_PUTS = 8
 _MAX_CONNECTIONS = 64
+_ASK_FIRST_BYTES = 1 << 20
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+# If-None-Match refused: the object exists (409: another writer of the same key was in flight).
+_ALREADY_THERE = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 _NO_BUCKET = {"NoSuchBucket"}
 _BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidClientTokenId", "InvalidToken",
                     "ExpiredToken", "AuthorizationHeaderMalformed"}
 _DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled"}
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def endpoint_from_env() -> str | None:
@@ -83,7 +90,7 @@ class S3BlobStore:
                 "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
             )
         if isinstance(error, ClientError):
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = _code(error)
             if code in _NO_BUCKET:
                 return BlobStoreUnavailable(f"bucket {bucket} does not exist at {self._where()}")
             if code in _BAD_CREDENTIALS:
@@ -110,15 +117,21 @@ class S3BlobStore:
 
         async def store(key: str, data: bytes) -> None:
             async with limit:
-                if await self.exists(key):  # existing: nothing to refresh
+                # Existing objects are never rewritten: a conditional PUT (If-None-Match: *) refuses
+                # them in the same request; large ones are asked about first, to skip the upload.
+                if len(data) >= _ASK_FIRST_BYTES and await self.exists(key):
                     return
                 md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
                 try:
                     await (await self._s3()).put_object(
                         Bucket=self.bucket, Key=self.object_name(key), Body=data, ContentMD5=md5,
-                        ContentType="application/octet-stream",
+                        ContentType="application/octet-stream", IfNoneMatch="*",
                     )
-                except (BotoCoreError, ClientError, OSError) as error:
+                except ClientError as error:
+                    if _code(error) in _ALREADY_THERE:
+                        return
+                    raise self.unavailable(error) from error
+                except (BotoCoreError, OSError) as error:
                     raise self.unavailable(error) from error
                 BLOB_BYTES_WRITTEN.inc(len(data))
 
@@ -133,7 +146,7 @@ class S3BlobStore:
         try:
             await (await self._s3()).head_object(Bucket=self.bucket, Key=name)
         except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code", "")) in _MISSING:
+            if _code(error) in _MISSING:
                 return False
             raise self.unavailable(error) from error
         except (BotoCoreError, OSError) as error:
@@ -145,7 +158,7 @@ class S3BlobStore:
         try:
             response = await (await self._s3()).get_object(Bucket=self.bucket, Key=name)
         except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code", "")) in _MISSING:
+            if _code(error) in _MISSING:
                 raise BlobNotFound(key) from None
             raise self.unavailable(error) from error
         except (BotoCoreError, OSError) as error:
