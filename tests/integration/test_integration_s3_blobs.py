@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -44,8 +45,8 @@ async def read(store: S3BlobStore, key: str, chunk_size: int = 1 << 20) -> bytes
     return b"".join([chunk async for chunk in store.read_chunks(key, chunk_size)])
 
 
-def test_the_url_selects_s3(tmp_path: object, s3_env: MotoServer) -> None:
-    selected = blobs.from_url("s3://my-bucket/some/prefix/", tmp_path)  # type: ignore[arg-type]
+def test_the_url_selects_s3(tmp_path: Path, s3_env: MotoServer) -> None:
+    selected = blobs.from_url("s3://my-bucket/some/prefix/", tmp_path)
     assert isinstance(selected, S3BlobStore)
     assert (selected.bucket, selected.prefix, selected.endpoint_url) == ("my-bucket", "some/prefix/", s3_env.url)
 
@@ -124,8 +125,9 @@ async def test_an_unreachable_endpoint_is_named(s3_env: MotoServer) -> None:
         await store.close()
 
 
-async def test_missing_credentials_are_named(s3_env: MotoServer, monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: object) -> None:
+async def test_missing_credentials_are_named(
+    s3_env: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", f"{tmp_path}/none")
@@ -137,3 +139,19 @@ async def test_missing_credentials_are_named(s3_env: MotoServer, monkeypatch: py
             await store.check()
     finally:
         await store.close()
+
+
+async def test_refused_credentials_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    strict = MotoServer(tmp_path / "moto-auth.log", authenticate=True)
+    try:
+        for name, value in CREDENTIALS.items():
+            monkeypatch.setenv(name, value)
+        store = S3BlobStore("any-bucket", endpoint_url=strict.url)
+        try:
+            with pytest.raises(BlobStoreUnavailable, match=rf"the credentials were refused by {strict.url} "
+                                                            r"\(InvalidAccessKeyId\): check AWS_ACCESS_KEY_ID"):
+                await store.check()
+        finally:
+            await store.close()
+    finally:
+        strict.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "pixport-test", "AWS_SECRET_ACCESS_KEY": "pi
 
 
 class MotoServer:
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, *, authenticate: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -29,6 +30,8 @@ class MotoServer:
         self.process = subprocess.Popen(
             [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(self.port)], stdout=handle, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # authenticate: every request's keys are checked against moto's (empty) IAM, so all are refused.
+            env={**os.environ, **({"INITIAL_NO_AUTH_ACTION_COUNT": "0"} if authenticate else {})},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
