@@ -27,4 +27,5 @@ def test_check_names_a_bad_blob_url(stack: Stack) -> None:
     result = subprocess.run([PIXPORT, "check"], env={**stack.env, "PIXPORT_BLOB_URL": "ftp://nowhere"},
                             capture_output=True, text=True, cwd=REPO, check=False, timeout=60)
     assert result.returncode == 1
-    assert "blob store: PIXPORT_BLOB_URL must be file://PATH or s3://BUCKET/PREFIX, got 'ftp://nowhere'" in result.stderr
+    expected = "blob store: PIXPORT_BLOB_URL must be file://PATH or s3://BUCKET/PREFIX, got 'ftp://nowhere'"
+    assert expected in result.stderr
