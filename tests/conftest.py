@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from support.origin import Origin
+from support.s3 import MotoServer
 from support.stack import FAST_WEBHOOK_RETRIES, Stack
 
 _ids = itertools.count(1)
@@ -50,3 +51,11 @@ def org(stack: Stack) -> dict[str, str]:
 @pytest.fixture
 def unique() -> str:
     return f"u{next(_ids)}"
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A real S3 HTTP endpoint on a loopback port (moto in server mode, its own process)."""
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.close()

@@ -58,10 +58,51 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from pixport.store.db import migrate
+def cmd_edge(settings: Settings, _args: argparse.Namespace) -> int:
+    """Envoy in front of the API processes in PIXPORT_API_ADDRESSES; exec'd, so it gets the signals."""
+    from gateway import edge
 
-    applied = asyncio.run(migrate(database_url(settings)))
+    raw = os.environ.get("PIXPORT_API_ADDRESSES", "").strip() or f"{settings.grpc_host}:{settings.grpc_port}"
+    try:
+        addresses = edge.parse_addresses(raw)
+    except ValueError as error:
+        print(f"pixport: {error}", file=sys.stderr)
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    config = settings.data_dir / f"edge-{settings.http_port}.yaml"
+    config.write_text(edge.render(
+        http_port=settings.http_port, grpc_port=settings.grpc_port, admin_port=settings.admin_port,
+        http_host=settings.http_host, grpc_host=settings.grpc_host, api_addresses=addresses,
+    ))
+    print(f"pixport: edge on {settings.http_host}:{settings.http_port} → "
+          + ", ".join(f"{host}:{port}" for host, port in addresses), file=sys.stderr, flush=True)
+    command = edge.command(config)
+    os.execv(command[0], command)  # noqa: S606 (our Envoy binary, no shell)
+
+
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    from pixport.runtime import checks
+
+    problems: list[str] = []
+    for address in args.grpc or ():
+        problems += asyncio.run(checks.grpc_problems(address))
+    for url in args.http or ():
+        problems += checks.http_problems(url)
+    if not args.grpc and not args.http:
+        problems += asyncio.run(checks.dependency_problems(settings, database_url(settings)))
+    for problem in problems:
+        print(f"pixport: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from pixport.store.db import MigrationLockTimeout, migrate
+
+    try:
+        applied = asyncio.run(migrate(database_url(settings)))
+    except MigrationLockTimeout as error:
+        print(f"pixport: {error}", file=sys.stderr)
+        return 1
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 
@@ -209,8 +250,16 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("up", help="start PostgreSQL (unless DATABASE_URL), server, workers and Envoy") \
         .set_defaults(handler=cmd_up)
     commands.add_parser("serve", help="run the gRPC server").set_defaults(handler=cmd_serve)
-    commands.add_parser("worker", help="run a worker").set_defaults(handler=cmd_worker)
-    commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=cmd_migrate)
+    commands.add_parser("work", aliases=["worker"], help="run a worker (imports and webhook deliveries)") \
+        .set_defaults(handler=cmd_worker)
+    commands.add_parser("migrate", help="apply database migrations (safe when several run at once)") \
+        .set_defaults(handler=cmd_migrate)
+    commands.add_parser("edge", help="run the REST edge (Envoy) in front of PIXPORT_API_ADDRESSES") \
+        .set_defaults(handler=cmd_edge)
+    check = commands.add_parser("check", help="exit 0 if the database and blob store answer (or --grpc/--http)")
+    check.add_argument("--grpc", action="append", metavar="HOST:PORT", help="check grpc.health.v1 there instead")
+    check.add_argument("--http", action="append", metavar="URL", help="check that URL answers 200 instead")
+    check.set_defaults(handler=cmd_check)
 
     client = commands.add_parser("client", help="API clients").add_subparsers(dest="action", required=True)
     create = client.add_parser("create", help="create an API client (and its organisation if new)")

@@ -63,6 +63,7 @@ class Settings:
     grpc_host: str
     http_host: str
     webhook_retry_schedule: tuple[float, ...]
+    blob_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -89,6 +90,7 @@ class Settings:
             grpc_host=environ.get("PIXPORT_GRPC_HOST", "127.0.0.1"),
             http_host=environ.get("PIXPORT_HTTP_HOST", "127.0.0.1"),
             webhook_retry_schedule=_schedule(environ, "PIXPORT_WEBHOOK_RETRY_SCHEDULE"),
+            blob_url=environ.get("PIXPORT_BLOB_URL", "").strip(),
         )
 
     @property

@@ -1,7 +1,7 @@
-"""From the pixel pipeline's Analysis to stored blobs and the record the store upserts (synchronous form).
+"""From the pixel pipeline's Analysis to stored blobs and the record the store upserts.
 
-The worker's journey (domain/journey.py) writes through the async BlobStore and builds the record with
-domain/stored.py; this module keeps the synchronous helper for callers holding a synchronous store."""
+The worker's journey (domain/journey.py) does the same through its own ports; this helper serves callers
+that hold a BlobStore directly (tools, tests)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,6 @@ from pixport.imaging import Analysis
 __all__ = ["signed_phash", "stored_image"]
 
 
-def stored_image(analysis: Analysis, blobs: BlobStore) -> StoredImage:
-    """Write the original and every rendition (content-addressed: identical bytes are stored once)."""
-    return image_record(analysis, [blobs.put(data) for data in blobs_of(analysis)])
+async def stored_image(analysis: Analysis, blobs: BlobStore) -> StoredImage:
+    """Write the original and every rendition in one batch (content-addressed: identical bytes are stored once)."""
+    return image_record(analysis, await blobs.put_all(blobs_of(analysis)))

@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from pixport import blobs
 from pixport.api.context import ApiContext
 from pixport.api.decoding import DecodeErrorInterceptor
 from pixport.api.image_servicer import ImageServicer
@@ -20,7 +21,6 @@ from pixport.api.import_servicer import ImportServicer
 from pixport.api.readiness_servicer import ReadinessServicer
 from pixport.api.sharinpix_servicers import AlbumServicer, SingleImportServicer
 from pixport.api.webhook_servicer import WebhookServicer
-from pixport.blobs import FileBlobStore
 from pixport.config import Settings
 from pixport.domain.auth import Authenticator
 from pixport.domain.images import Images
@@ -97,10 +97,11 @@ async def serve(settings: Settings, dsn: str) -> None:
     import_service_pb2_grpc.add_ImportServiceServicer_to_server(
         ImportServicer(api, ImportJobs(JobStore(pool)), hub), server
     )
+    blob_store = blobs.from_settings(settings)
     image_service_pb2_grpc.add_ImageServiceServicer_to_server(
-        ImageServicer(api, Images(ImageStore(pool)), FileBlobStore(settings.blob_dir)), server
+        ImageServicer(api, Images(ImageStore(pool)), blob_store), server
     )
-    readiness_service_pb2_grpc.add_ReadinessServiceServicer_to_server(ReadinessServicer(pool), server)
+    readiness_service_pb2_grpc.add_ReadinessServiceServicer_to_server(ReadinessServicer(pool, blob_store), server)
     sharinpix = SharinpixStore(pool, Sealer(server_key))
     single_import_service_pb2_grpc.add_SingleImportServiceServicer_to_server(
         SingleImportServicer(api, SingleImports(sharinpix)), server
@@ -131,4 +132,5 @@ async def serve(settings: Settings, dsn: str) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await watcher
     await hub.close()
+    await blob_store.close()
     await pool.close()

@@ -1,14 +1,19 @@
-"""FileBlobStore: content-addressed, deduplicated, atomically written blobs."""
+"""FileBlobStore: content-addressed, deduplicated, atomically and durably written blobs, and the
+PIXPORT_BLOB_URL selection."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
-import threading
+import time
 from pathlib import Path
 
 import pytest
-from pixport.blobs import FileBlobStore
+from pixport import blobs
+from pixport.blobs import BlobNotFound, BlobStoreUnavailable, FileBlobStore
+from pixport.blobs.files import TEMPORARY_PREFIX
+from pixport.observability.metrics import BLOB_BYTES_WRITTEN
 
 
 @pytest.fixture
@@ -20,9 +25,13 @@ def files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
-def test_the_key_is_the_sha256_and_the_path_fans_out(store: FileBlobStore) -> None:
+async def read(store: FileBlobStore, key: str, chunk_size: int = 1 << 20) -> bytes:
+    return b"".join([chunk async for chunk in store.read_chunks(key, chunk_size)])
+
+
+async def test_the_key_is_the_sha256_and_the_path_fans_out(store: FileBlobStore) -> None:
     data = b"hello pixport"
-    key = store.put(data)
+    key = await store.put(data)
     assert key == hashlib.sha256(data).hexdigest()
     assert files(store.root) == [store.root / key[:2] / key[2:4] / key]
     assert (store.root / key[:2] / key[2:4] / key).read_bytes() == data
@@ -34,63 +43,122 @@ def test_the_root_is_created(tmp_path: Path) -> None:
     assert root.is_dir()
 
 
-def test_identical_content_is_stored_once(store: FileBlobStore) -> None:
-    first = store.put(b"same bytes")
+async def test_identical_content_is_stored_once_and_not_rewritten(store: FileBlobStore) -> None:
+    first = await store.put(b"same bytes")
     path = store.root / first[:2] / first[2:4] / first
-    inode = path.stat().st_ino
-    assert store.put(b"same bytes") == first
+    before = path.stat()
+    written = BLOB_BYTES_WRITTEN._value.get()
+    assert await store.put(b"same bytes") == first
     assert files(store.root) == [path]
-    assert path.stat().st_ino == inode  # not rewritten
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert BLOB_BYTES_WRITTEN._value.get() == written  # only new blobs count
 
 
-def test_different_content_gets_different_keys(store: FileBlobStore) -> None:
-    keys = {store.put(b"a"), store.put(b"b"), store.put(b"")}
+async def test_new_bytes_are_counted(store: FileBlobStore) -> None:
+    written = BLOB_BYTES_WRITTEN._value.get()
+    await store.put_all([b"12345", b"123", b"12345"])
+    assert BLOB_BYTES_WRITTEN._value.get() == written + 8
+
+
+async def test_different_content_gets_different_keys(store: FileBlobStore) -> None:
+    keys = {await store.put(b"a"), await store.put(b"b"), await store.put(b"")}
     assert len(keys) == 3
     assert len(files(store.root)) == 3
 
 
-def test_exists_and_read_back(store: FileBlobStore) -> None:
-    key = store.put(b"x" * 1234)
-    assert store.exists(key)
-    assert b"".join(store.read_chunks(key, chunk_size=100)) == b"x" * 1234
+async def test_put_all_keeps_order_and_duplicates(store: FileBlobStore) -> None:
+    data = [b"one", b"two", b"one", b""]
+    keys = await store.put_all(data)
+    assert keys == [hashlib.sha256(d).hexdigest() for d in data]
+    assert len(files(store.root)) == 3
+    for key, blob in zip(keys, data, strict=True):
+        assert await read(store, key) == blob
+
+
+async def test_put_all_syncs_files_and_each_touched_directory_once(
+    store: FileBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    data = [os.urandom(64) for _ in range(10)]
+    await store.put_all(data)
+    keys = [hashlib.sha256(d).hexdigest() for d in data]
+    leaf_dirs = {store.root / k[:2] / k[2:4] for k in keys}
+    middle_dirs = {store.root / k[:2] for k in keys}
+    # 10 files + every leaf directory (renames) + every middle directory and the root (new entries).
+    assert len(synced) == 10 + len(leaf_dirs) + len(middle_dirs) + 1
+
+
+async def test_exists_and_read_back(store: FileBlobStore) -> None:
+    key = await store.put(b"x" * 1234)
+    assert await store.exists(key)
+    assert await read(store, key, chunk_size=100) == b"x" * 1234
     missing = hashlib.sha256(b"never stored").hexdigest()
-    assert not store.exists(missing)
-    with pytest.raises(FileNotFoundError):
-        list(store.read_chunks(missing))
+    assert not await store.exists(missing)
+    with pytest.raises(BlobNotFound):
+        await read(store, missing)
+    with pytest.raises(FileNotFoundError):  # BlobNotFound is one
+        await read(store, missing)
 
 
-def test_empty_blob(store: FileBlobStore) -> None:
-    key = store.put(b"")
+async def test_empty_blob(store: FileBlobStore) -> None:
+    key = await store.put(b"")
     assert key == hashlib.sha256(b"").hexdigest()
-    assert list(store.read_chunks(key)) == []
+    assert [chunk async for chunk in store.read_chunks(key)] == []
 
 
-def test_writes_leave_no_temporary_files(store: FileBlobStore) -> None:
-    keys = [store.put(os.urandom(100)) for _ in range(20)]
+async def test_writes_leave_no_temporary_files(store: FileBlobStore) -> None:
+    keys = await store.put_all([os.urandom(100) for _ in range(20)])
     assert sorted(p.name for p in files(store.root)) == sorted(keys)
 
 
-def test_concurrent_puts_of_the_same_content_give_one_complete_file(store: FileBlobStore) -> None:
+async def test_concurrent_puts_of_the_same_content_give_one_complete_file(store: FileBlobStore) -> None:
     data = os.urandom(2 * 1024 * 1024)
-    results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(store.put(data))) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = await asyncio.gather(*(store.put(data) for _ in range(8)))
     key = hashlib.sha256(data).hexdigest()
     assert results == [key] * 8
     assert [p.name for p in files(store.root)] == [key]
-    assert b"".join(store.read_chunks(key)) == data
+    assert await read(store, key) == data
 
 
-def test_read_chunks_in_the_asked_size(store: FileBlobStore) -> None:
+async def test_read_chunks_in_the_asked_size(store: FileBlobStore) -> None:
     data = bytes(range(256)) * 40  # 10240 bytes
-    key = store.put(data)
-    chunks = list(store.read_chunks(key, chunk_size=4096))
+    key = await store.put(data)
+    chunks = [chunk async for chunk in store.read_chunks(key, chunk_size=4096)]
     assert [len(c) for c in chunks] == [4096, 4096, 2048]
     assert b"".join(chunks) == data
-    assert b"".join(store.read_chunks(key)) == data
+
+
+async def test_delete_is_idempotent(store: FileBlobStore) -> None:
+    key = await store.put(b"to delete")
+    await store.delete(key)
+    assert not await store.exists(key)
+    await store.delete(key)
+    assert files(store.root) == []
+
+
+async def test_sweep_removes_only_old_temporary_files(store: FileBlobStore) -> None:
+    key = await store.put(b"kept")
+    directory = store.root / key[:2] / key[2:4]
+    old = directory / f"{TEMPORARY_PREFIX}{key}-old"
+    fresh = directory / f"{TEMPORARY_PREFIX}{key}-fresh"
+    old.write_bytes(b"interrupted")
+    fresh.write_bytes(b"in progress")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    assert await store.sweep_temporary(older_than_seconds=600) == 1
+    assert files(store.root) == sorted([directory / key, fresh])
+    assert await store.sweep_temporary(older_than_seconds=600) == 0
+
+
+async def test_check_names_the_directory_problem(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    await store.check()
+    store.root.rmdir()
+    with pytest.raises(BlobStoreUnavailable, match="does not exist"):
+        await store.check()
 
 
 BAD_KEYS = [
@@ -108,13 +176,31 @@ BAD_KEYS = [
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)
-def test_bad_keys_raise_key_error(store: FileBlobStore, key: str) -> None:
+async def test_bad_keys_raise_key_error(store: FileBlobStore, key: str) -> None:
     with pytest.raises(KeyError):
-        list(store.read_chunks(key))
-    assert not store.exists(key)
+        await read(store, key)
+    with pytest.raises(KeyError):
+        await store.delete(key)
+    assert not await store.exists(key)
 
 
-def test_a_key_with_a_trailing_newline_is_a_bad_key(store: FileBlobStore) -> None:
-    key = store.put(b"stored")
+async def test_a_key_with_a_trailing_newline_is_a_bad_key(store: FileBlobStore) -> None:
+    key = await store.put(b"stored")
     with pytest.raises(KeyError):
-        list(store.read_chunks(key + "\n"))
+        await read(store, key + "\n")
+
+
+def test_the_url_selects_the_store(tmp_path: Path) -> None:
+    default = tmp_path / "default"
+    unset = blobs.from_url("", default)
+    assert isinstance(unset, FileBlobStore) and unset.root == default
+    bare = blobs.from_url("file://", default)
+    assert isinstance(bare, FileBlobStore) and bare.root == default
+    explicit = blobs.from_url(f"file://{tmp_path}/elsewhere", default)
+    assert isinstance(explicit, FileBlobStore) and explicit.root == tmp_path / "elsewhere"
+
+
+@pytest.mark.parametrize("url", ["http://bucket/x", "s3://", "file://host/path", "s3://bucket/p?x=1", "bucket"])
+def test_a_bad_url_says_what_is_expected(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ValueError, match=r"PIXPORT_BLOB_URL must be file://PATH or s3://BUCKET/PREFIX"):
+        blobs.from_url(url, tmp_path)

@@ -56,10 +56,14 @@ def analysis(**overrides: object) -> Analysis:
     return Analysis(**fields)  # type: ignore[arg-type]
 
 
-def test_stored_image_writes_every_blob_and_records_its_key(tmp_path: Path) -> None:
+def stored_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+async def test_stored_image_writes_every_blob_and_records_its_key(tmp_path: Path) -> None:
     blobs = FileBlobStore(tmp_path)
     result = analysis()
-    stored = stored_image(result, blobs)
+    stored = await stored_image(result, blobs)
     record = stored.analysis
     assert record["original"] == {"key": result.sha256, "mime_type": "image/jpeg", "byte_size": result.byte_size}
     assert set(record["renditions"]) == {"mini", "full", "fill100"}
@@ -69,13 +73,13 @@ def test_stored_image_writes_every_blob_and_records_its_key(tmp_path: Path) -> N
     }
     assert record["renditions"]["mini"]["key"] == record["renditions"]["fill100"]["key"]
     for key in [record["original"]["key"], *(r["key"] for r in record["renditions"].values())]:
-        assert blobs.exists(key)
-    assert len([p for p in tmp_path.rglob("*") if p.is_file()]) == 3  # original, mini(=fill100), full
-    assert b"".join(blobs.read_chunks(result.sha256)) == result.original
+        assert await blobs.exists(key)
+    assert len(stored_files(tmp_path)) == 3  # original, mini(=fill100), full
+    assert b"".join([chunk async for chunk in blobs.read_chunks(result.sha256)]) == result.original
 
 
-def test_stored_image_record_fields(tmp_path: Path) -> None:
-    stored = stored_image(analysis(), FileBlobStore(tmp_path))
+async def test_stored_image_record_fields(tmp_path: Path) -> None:
+    stored = await stored_image(analysis(), FileBlobStore(tmp_path))
     assert (stored.format, stored.mime_type, stored.width, stored.height) == ("jpeg", "image/jpeg", 640, 480)
     assert stored.phash == -1
     record = stored.analysis
@@ -86,8 +90,8 @@ def test_stored_image_record_fields(tmp_path: Path) -> None:
     assert (record["frame_count"], record["has_alpha"], record["is_grayscale"]) == (1, False, False)
 
 
-def test_stored_image_without_optional_reads(tmp_path: Path) -> None:
-    stored = stored_image(analysis(taken_at=None, gps=None, phash=None, renditions=()), FileBlobStore(tmp_path))
+async def test_stored_image_without_optional_reads(tmp_path: Path) -> None:
+    stored = await stored_image(analysis(taken_at=None, gps=None, phash=None, renditions=()), FileBlobStore(tmp_path))
     assert stored.phash is None
     assert stored.analysis["taken_at"] is None
     assert stored.analysis["gps"] is None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -13,7 +12,7 @@ from pixport.api import convert
 from pixport.api.auth import authenticate, metadata_value
 from pixport.api.context import ApiContext
 from pixport.api.errors import domain_errors
-from pixport.blobs import BlobStore
+from pixport.blobs import BlobNotFound, BlobStore, BlobStoreUnavailable
 from pixport.domain.errors import NotFound
 from pixport.domain.images import Images
 from pixport.v1 import image_pb2, image_service_pb2, image_service_pb2_grpc
@@ -49,25 +48,36 @@ class ImageServicer(image_service_pb2_grpc.ImageServiceServicer):
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         async with domain_errors(context):
             location = await self._images.locate(request.media_id, request.rendition, request.v)
-            if not self._blobs.exists(location.key):
-                raise NotFound(f"the bytes of image {request.media_id!r} are not available")
         etag = f'"{location.key[:32]}"'
         headers = [("etag", etag), ("cache-control", location.cache_control)]
         if location.mime_type == "image/svg+xml":
             headers.append(("content-security-policy", "sandbox; default-src 'none'; style-src 'unsafe-inline'"))
-        if etag_matches(metadata_value(context, "if-none-match"), etag):
-            # The transcoder cannot send a 304 itself: the edge turns this marker into one.
-            await context.send_initial_metadata([*headers, (NOT_MODIFIED_HEADER, "1")])
-            yield httpbody_pb2.HttpBody(content_type=location.mime_type, data=b"")
-            return
-        await context.send_initial_metadata(headers)
-        chunks: Iterator[bytes] = self._blobs.read_chunks(location.key, CHUNK_SIZE)
-        first = True
-        while True:
-            chunk = await asyncio.to_thread(next, chunks, b"")
-            if not chunk and not first:
+        not_modified = etag_matches(metadata_value(context, "if-none-match"), etag)
+        # Streamed: never more than one chunk of an original in memory, whichever the store.
+        chunks = self._blobs.read_chunks(location.key, CHUNK_SIZE)
+        try:
+            async with domain_errors(context):
+                try:
+                    if not_modified:
+                        if not await self._blobs.exists(location.key):
+                            raise BlobNotFound(location.key)
+                        first = b""
+                    else:
+                        first = await anext(chunks, b"")
+                except BlobNotFound:
+                    raise NotFound(f"the bytes of image {request.media_id!r} are not available") from None
+                except BlobStoreUnavailable as error:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, f"image storage unavailable: {error.reason}")
+            if not_modified:
+                # The transcoder cannot send a 304 itself: the edge turns this marker into one.
+                await context.send_initial_metadata([*headers, (NOT_MODIFIED_HEADER, "1")])
+                yield httpbody_pb2.HttpBody(content_type=location.mime_type, data=b"")
                 return
-            yield httpbody_pb2.HttpBody(content_type=location.mime_type if first else "", data=chunk)
-            first = False
-            if not chunk:
-                return
+            await context.send_initial_metadata(headers)
+            yield httpbody_pb2.HttpBody(content_type=location.mime_type, data=first)
+            async for chunk in chunks:
+                yield httpbody_pb2.HttpBody(data=chunk)
+        finally:
+            aclose = getattr(chunks, "aclose", None)  # async generators: release the file or HTTP body now
+            if aclose is not None:
+                await aclose()

@@ -1,4 +1,4 @@
-"""pixport.v1.ReadinessService: the edge's `/ready`, true only when the database answers."""
+"""pixport.v1.ReadinessService: the edge's `/ready`, true only when the database and the blob store answer."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 import grpc
 
+from pixport.blobs import BlobStore, BlobStoreUnavailable
 from pixport.store.db import ping
 from pixport.v1 import readiness_service_pb2, readiness_service_pb2_grpc
 
@@ -15,8 +16,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class ReadinessServicer(readiness_service_pb2_grpc.ReadinessServiceServicer):
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, blobs: BlobStore) -> None:
         self._pool = pool
+        self._blobs = blobs
 
     async def GetReadiness(
         self, request: readiness_service_pb2.GetReadinessRequest, context: Context
@@ -26,6 +28,10 @@ class ReadinessServicer(readiness_service_pb2_grpc.ReadinessServiceServicer):
             await ping(self._pool)
         except (OSError, asyncpg.PostgresError, TimeoutError):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
-        return readiness_service_pb2.Readiness(
-            ready=True, database_latency_ms=round((time.perf_counter() - started) * 1000, 3)
-        )
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        try:
+            await self._blobs.check()
+        except BlobStoreUnavailable as error:
+            # Says which part is missing (bucket, credentials, endpoint) so an operator can fix it.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"blob store unavailable: {error.reason}")
+        return readiness_service_pb2.Readiness(ready=True, database_latency_ms=latency_ms)

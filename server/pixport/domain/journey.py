@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pixport.blobs.base import BlobStoreUnavailable
 from pixport.domain.queue import ClaimedItem, Outcome, StoredImage
 from pixport.domain.records import ItemStatus
 from pixport.domain.stored import blobs_of, image_record
@@ -219,7 +220,10 @@ class Journey:
             PIXELS_DURATION.observe(timings.pixels_ms / 1000)
         del data  # the analysis holds the original; don't keep a second reference while storing
         started = time.perf_counter()
-        keys = await self._blobs.put_all(blobs_of(analysis))
+        try:
+            keys = await self._blobs.put_all(blobs_of(analysis))
+        except BlobStoreUnavailable as error:
+            raise _Failed(f"cannot store the image: {error.reason}", retryable=True) from None
         timings.store_ms = _ms_since(started)
         STORE_DURATION.observe(timings.store_ms / 1000)
         stored = image_record(analysis, keys)

@@ -14,17 +14,18 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Protocol
 
 import asyncpg
 
-from pixport.blobs import FileBlobStore
+from pixport import blobs
 from pixport.config import Settings
 from pixport.connectors import Connector, registry
 from pixport.connectors.salesforce import SalesforceConnector
 from pixport.dispatcher import WEBHOOK_CHANNEL, WebhookDispatcher
 from pixport.domain import journey as domain_journey
+from pixport.domain.blob_records import RecordingBlobStore
 from pixport.domain.duplicates import DuplicateFinder
 from pixport.domain.journey import Journey, Unfetchable
 from pixport.domain.queue import ClaimedItem
@@ -32,9 +33,11 @@ from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import Limits, PixelPool
 from pixport.keys import load_server_key
 from pixport.observability.metrics import LEASE_RECLAIMS
+from pixport.runtime.housekeeping import run_blob_gc, run_retention
 from pixport.sealing import Sealer
 from pixport.store.db import create_pool
 from pixport.store.duplicates import PhashStore
+from pixport.store.housekeeping import BlobLedgerStore
 from pixport.store.notifications import listen
 from pixport.store.queue import QueueStore
 from pixport.store.sharinpix import SharinpixStore
@@ -216,17 +219,6 @@ class TranslatedConnector:
             raise Unfetchable(error.reason, retryable=error.retryable) from None
 
 
-class ThreadedFileBlobs:
-    """TEMPORARY (removed at merge with cluster's async BlobStore, COMMON contract 3): the synchronous
-    FileBlobStore behind the async `put_all` the journey speaks, its hashing and file I/O off the event loop."""
-
-    def __init__(self, store: FileBlobStore) -> None:
-        self._store = store
-
-    async def put_all(self, blobs: Sequence[bytes]) -> list[str]:
-        return await asyncio.to_thread(lambda: [self._store.put(data) for data in blobs])
-
-
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -245,8 +237,9 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     server_key = load_server_key(settings.data_dir)
     connectors = registry([SalesforceConnector(SharinpixStore(pool, Sealer(server_key)), fetcher)])
     queue = QueueStore(pool)
+    blob_store = blobs.from_settings(settings)
     journey = Journey(
-        queue=queue, pixels=pixels, blobs=ThreadedFileBlobs(FileBlobStore(settings.blob_dir)),
+        queue=queue, pixels=pixels, blobs=RecordingBlobStore(blob_store, BlobLedgerStore(pool)),
         duplicates=DuplicateFinder(PhashStore(pool)), urls=GuardedUrls(fetcher),
         connectors={name: TranslatedConnector(connector) for name, connector in connectors.items()},
     )
@@ -263,9 +256,12 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     log.info("worker %s started (concurrency %d, %d pixel processes, up to %d attempts per item)",
              runner.owner, settings.worker_concurrency, settings.pixel_processes, domain_journey.MAX_ATTEMPTS)
     try:
-        await asyncio.gather(runner.run(stop), dispatcher.run(stop))
+        await asyncio.gather(
+            runner.run(stop), dispatcher.run(stop), run_retention(stop, pool), run_blob_gc(stop, pool, blob_store),
+        )
     finally:
         await listener.close()
         await pixels.close()
+        await blob_store.close()
         await fetcher.close()
         await pool.close()

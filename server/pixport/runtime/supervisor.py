@@ -75,7 +75,7 @@ class Supervisor:
         logs.mkdir(exist_ok=True)
         self._spawn("server", [sys.executable, "-m", "pixport.cli", "serve"], env, logs)
         for index in range(max(1, settings.worker_processes)):
-            self._spawn(f"worker-{index + 1}", [sys.executable, "-m", "pixport.cli", "worker"], env, logs)
+            self._spawn(f"worker-{index + 1}", [sys.executable, "-m", "pixport.cli", "work"], env, logs)
         self._start_envoy(logs)
         self._wait_ready()
 

@@ -42,12 +42,26 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-async def migrate(dsn: str) -> list[str]:
-    """Apply pending migrations, each in its own transaction; returns the names applied."""
+class MigrationLockTimeout(RuntimeError):
+    """Another `pixport migrate` held the migration lock for longer than we wait."""
+
+
+async def migrate(dsn: str, lock_timeout_seconds: float = 300.0) -> list[str]:
+    """Apply pending migrations, each in its own transaction; returns the names applied.
+    Concurrent runs queue on an advisory lock (the later ones then find nothing to do)."""
     connection = await asyncpg.connect(dsn)
     applied: list[str] = []
+    locked = False
     try:
-        await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await connection.execute(f"SET lock_timeout = {int(lock_timeout_seconds * 1000)}")
+        try:
+            await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        except asyncpg.LockNotAvailableError:
+            raise MigrationLockTimeout(
+                f"another migration held the lock for over {lock_timeout_seconds:.0f} s; is one stuck?"
+            ) from None
+        locked = True
+        await connection.execute("SET lock_timeout = 0")
         await connection.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -63,7 +77,8 @@ async def migrate(dsn: str) -> list[str]:
                 )
             applied.append(name)
     finally:
-        await connection.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        if locked:
+            await connection.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
         await connection.close()
     return applied
 

@@ -1,0 +1,138 @@
+"""Blobs as files under `root/ab/cd/<sha256>`: atomic (temp file + rename), durable (fsync), with
+the blocking file I/O off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from pixport.blobs.base import BlobNotFound, BlobStoreUnavailable, blob_key, valid_key
+from pixport.observability.metrics import BLOB_BYTES_WRITTEN
+
+# Interrupted writes leave files with this prefix; a finished blob never has it.
+TEMPORARY_PREFIX = ".tmp-"
+
+
+class FileBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        valid_key(key)
+        return self.root / key[:2] / key[2:4] / key
+
+    async def put(self, data: bytes) -> str:
+        return (await self.put_all([data]))[0]
+
+    async def put_all(self, blobs: Sequence[bytes]) -> list[str]:
+        return await asyncio.to_thread(self._put_all, list(blobs))
+
+    def _put_all(self, blobs: list[bytes]) -> list[str]:
+        keys = [blob_key(data) for data in blobs]
+        new: dict[str, bytes] = {}
+        for key, data in zip(keys, blobs, strict=True):
+            if key not in new and not self._path(key).exists():  # existing: nothing to refresh
+                new[key] = data
+        if not new:
+            return keys
+        # One fsync per file (its bytes), then one per touched directory (the renames and any new
+        # directory entries), instead of a directory sync after every single file.
+        touched: set[Path] = set()
+        written: list[tuple[Path, Path]] = []
+        try:
+            for key, data in new.items():
+                final = self._path(key)
+                touched.update(self._make_dirs(final.parent))
+                temporary = final.parent / f"{TEMPORARY_PREFIX}{key}-{uuid.uuid4().hex}"
+                with temporary.open("xb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                written.append((temporary, final))
+            for temporary, final in written:
+                os.replace(temporary, final)
+                touched.add(final.parent)
+        except BaseException:
+            for temporary, _final in written:
+                temporary.unlink(missing_ok=True)
+            raise
+        for directory in touched:
+            _fsync_directory(directory)
+        BLOB_BYTES_WRITTEN.inc(sum(len(data) for data in new.values()))
+        return keys
+
+    def _make_dirs(self, directory: Path) -> set[Path]:
+        """Create `directory` and missing parents below the root; the parents whose entries changed."""
+        changed: set[Path] = set()
+        missing: list[Path] = []
+        current = directory
+        while not current.exists() and current != self.root:
+            missing.append(current)
+            current = current.parent
+        for path in reversed(missing):
+            path.mkdir(exist_ok=True)
+            changed.add(path.parent)
+        return changed
+
+    async def exists(self, key: str) -> bool:
+        try:
+            path = self._path(key)
+        except KeyError:
+            return False
+        return await asyncio.to_thread(path.exists)
+
+    async def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        try:
+            handle: BinaryIO = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+        try:
+            while chunk := await asyncio.to_thread(handle.read, chunk_size):
+                yield chunk
+        finally:
+            handle.close()
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
+    async def sweep_temporary(self, older_than_seconds: float) -> int:
+        return await asyncio.to_thread(self._sweep_temporary, older_than_seconds)
+
+    def _sweep_temporary(self, older_than_seconds: float) -> int:
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for path in self.root.glob(f"*/*/{TEMPORARY_PREFIX}*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # removed by a concurrent sweep
+                continue
+        return removed
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._check)
+
+    def _check(self) -> None:
+        if not self.root.is_dir():
+            raise BlobStoreUnavailable(f"blob directory {self.root} does not exist")
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise BlobStoreUnavailable(f"blob directory {self.root} is not writable by this process")
+
+    async def close(self) -> None:
+        return None
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,68 @@
+"""`pixport check`: can this process reach what its role needs? For container health checks and
+for an operator's first look (exit 0, or one line per problem and exit 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pixport import blobs
+from pixport.config import Settings
+from pixport.store.db import create_pool, ping
+
+TIMEOUT_SECONDS = 5.0
+
+
+async def dependency_problems(settings: Settings, dsn: str) -> list[str]:
+    """What every `serve` and `work` process must reach: PostgreSQL and the blob store."""
+    problems: list[str] = []
+    try:
+        pool = await asyncio.wait_for(create_pool(dsn, max_size=1), TIMEOUT_SECONDS)
+        try:
+            await ping(pool, TIMEOUT_SECONDS)
+        finally:
+            await pool.close()
+    except Exception as error:  # any failure is the answer here, reported as such
+        problems.append(f"database: {type(error).__name__}: {error}")
+    try:
+        store = blobs.from_settings(settings)
+    except ValueError as error:
+        return [*problems, f"blob store: {error}"]
+    try:
+        await store.check()
+    except blobs.BlobStoreUnavailable as error:
+        problems.append(f"blob store: {error.reason}")
+    finally:
+        await store.close()
+    return problems
+
+
+async def grpc_problems(address: str) -> list[str]:
+    """An API process: grpc.health.v1 says SERVING."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        try:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=TIMEOUT_SECONDS
+            )
+        except grpc.aio.AioRpcError as error:
+            return [f"gRPC {address}: {error.code().name}: {error.details()}"]
+    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+        return [f"gRPC {address}: {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"]
+    return []
+
+
+def http_problems(url: str) -> list[str]:
+    """An edge: its URL (normally /ready) answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 (operator's URL)
+            if response.status == 200:
+                return []
+            return [f"{url}: HTTP {response.status}"]
+    except urllib.error.HTTPError as error:
+        return [f"{url}: HTTP {error.code}: {error.read(300).decode(errors='replace')}"]
+    except (urllib.error.URLError, OSError) as error:
+        return [f"{url}: {error}"]
