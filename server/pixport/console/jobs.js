@@ -1,0 +1,378 @@
+// The jobs list and the job page: live progress from the NDJSON stream, the image grid, failures, webhooks.
+
+import { ApiError, followJob, request } from "./api.js";
+import {
+  STATUSES, alertBox, announce, badge, facts, formatDuration, formatNumber, h, link, queue, replace,
+  timeElement,
+} from "./dom.js";
+import { JobModel } from "./model.js";
+import { placeholderDataUrl } from "./thumbhash.js";
+
+const PAGE_SIZE = 10; // the most the FULL view allows; FULL lets counts be computed without `overview`
+const MAX_LIVE_STREAMS = 3; // each stream holds one of the ~6 connections a browser opens per host
+
+function describeError(error) {
+  if (error instanceof ApiError && error.status === 403) {
+    return `${error.message} (this token cannot read the organisation's jobs: it needs public-api:read)`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Progress bar, counts, rate and connection state of one job; re-rendered on every change. */
+function progressBlock(model) {
+  const percent = model.percent;
+  const bar = h("div", {
+    class: `progress progress-${model.state}`, role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
+    "aria-valuenow": String(percent), "aria-label": `Progress of job ${model.id}`,
+    "aria-valuetext": `${percent}% (${model.done} of ${model.counts.total} images)`,
+  }, h("div", { class: "progress-fill" }));
+  bar.firstChild.style.width = `${percent}%`;
+  const rate = model.rate;
+  const timing = [];
+  if (rate) timing.push(`${rate >= 10 ? rate.toFixed(0) : rate.toFixed(1)} images/s`);
+  if (model.eta !== null && model.eta !== undefined) timing.push(`about ${formatDuration(model.eta)} left`);
+  if (model.finished && model.startedAt && model.finishedAt) {
+    timing.push(`took ${formatDuration((Date.parse(model.finishedAt) - Date.parse(model.startedAt)) / 1000)}`);
+  }
+  const connection = { live: "live", reconnecting: "reconnecting…" }[model.connection];
+  return h("div", { class: "progress-block" },
+    h("div", { class: "progress-head" },
+      h("span", { class: "progress-percent", dataset: { percent: String(percent) } }, `${percent}%`),
+      h("span", {}, `${formatNumber(model.done)} / ${formatNumber(model.counts.total)} images`),
+      connection ? h("span", { class: `live live-${model.connection}` }, connection) : null),
+    bar,
+    h("ul", { class: "counts", "aria-label": "Images by status" },
+      STATUSES.map((status) => h("li", { class: `count count-${status}`, dataset: { status } },
+        h("span", { class: "count-value" }, formatNumber(model.counts[status])), ` ${status}`))),
+    timing.length ? h("p", { class: "timing" }, timing.join(" · ")) : null);
+}
+
+function cancelButton(model, onDone) {
+  if (model.finished) return null;
+  return h("button", {
+    type: "button", class: "button-danger",
+    onclick: async (event) => {
+      if (!window.confirm(`Cancel job ${model.id}? Images not yet processed will not be imported.`)) return;
+      event.currentTarget.disabled = true;
+      try {
+        const job = await request(`/api/v1/import/jobs/${encodeURIComponent(model.id)}:cancel`, {
+          method: "POST", body: {},
+        });
+        model.applyJob(job);
+        model.emit({ kind: "cancelled" });
+        announce(`Job ${model.id} cancelled.`);
+      } catch (error) {
+        onDone(describeError(error));
+      }
+    },
+  }, "Cancel job");
+}
+
+/** Streams a job into its model until it is final; the caller aborts `signal` to stop. */
+function startStream(model, signal, runStream) {
+  return runStream(() => followJob(model.id, {
+    signal,
+    afterSequence: 0,
+    onEvent: (event) => model.applyEvent(event),
+    onConnection: (state) => {
+      model.connection = state;
+      model.emit({ kind: "connection" });
+    },
+  })).catch((error) => {
+    model.connection = "closed";
+    model.error = describeError(error);
+    model.emit({ kind: "error" });
+  });
+}
+
+export function jobsPage(params) {
+  const controller = new AbortController();
+  const runStream = queue(MAX_LIVE_STREAMS);
+  const list = h("ol", { class: "jobs", "aria-label": "Import jobs, newest first" });
+  const status = h("div", { class: "page-status" });
+  const pager = h("nav", { class: "pager", "aria-label": "Pages of jobs" });
+  const pageToken = params.get("page") || "";
+  let pageController = null;
+
+  const jobRow = (model) => {
+    const row = h("li", { class: "card job", dataset: { jobId: model.id } });
+    const message = h("div", {});
+    const draw = () => {
+      replace(row,
+        h("div", { class: "job-head" },
+          h("h2", {}, link(`/jobs/${encodeURIComponent(model.id)}`, h("span", { class: "mono" }, model.id))),
+          badge(model.state),
+          h("span", { class: "muted" }, "started ", timeElement(model.startedAt))),
+        progressBlock(model),
+        model.error ? alertBox(model.error) : null,
+        h("div", { class: "actions" },
+          link(`/jobs/${encodeURIComponent(model.id)}`, "Images and failures"),
+          cancelButton(model, (text) => replace(message, alertBox(text)))),
+        message);
+      row.dataset.state = model.state;
+      row.dataset.sequence = String(model.sequence);
+    };
+    model.subscribe((_, change) => {
+      draw();
+      if (change.kind === "finished") announce(`Job ${model.id} finished: ${model.state}.`);
+    });
+    draw();
+    return row;
+  };
+
+  const load = async () => {
+    pageController?.abort();
+    pageController = new AbortController();
+    const signal = AbortSignal.any([controller.signal, pageController.signal]);
+    replace(status, h("p", { class: "muted" }, "Loading jobs…"));
+    try {
+      const answer = await request("/api/v1/import/jobs", {
+        query: { pageSize: PAGE_SIZE, pageToken, view: "IMPORT_JOB_VIEW_FULL" }, signal,
+      });
+      const jobs = answer.importJobs || [];
+      replace(status, jobs.length ? null : h("p", { class: "empty" },
+        pageToken ? "No more jobs." : "No import jobs yet. Submit a batch to POST /api/v1/import/images."));
+      const models = jobs.map((job) => new JobModel(job));
+      replace(list, models.map(jobRow));
+      for (const model of models) if (!model.finished) startStream(model, signal, runStream);
+      replace(pager,
+        pageToken ? h("a", { href: "#/jobs" }, "Newest jobs") : null,
+        answer.nextPageToken ? h("a", { href: `#/jobs?page=${encodeURIComponent(answer.nextPageToken)}` },
+          "Older jobs") : null);
+    } catch (error) {
+      if (!signal.aborted) replace(status, alertBox(describeError(error)));
+    }
+  };
+
+  const node = h("section", { "aria-labelledby": "page-title" },
+    h("div", { class: "page-head" },
+      h("h1", { id: "page-title", tabindex: "-1" }, "Import jobs"),
+      h("button", { type: "button", class: "button-quiet", id: "refresh-jobs", onclick: load }, "Refresh")),
+    status, list, pager);
+  load();
+  return { title: "Import jobs", node, cleanup: () => controller.abort() };
+}
+
+/** One tile of the job's image grid: placeholder, then the `mini` thumbnail; failures show their reason. */
+function tile(item, loadRecord) {
+  const title = item.title || item.externalId;
+  const media = h("div", { class: "tile-media" });
+  const caption = h("div", { class: "tile-caption" },
+    h("span", { class: "tile-title", title }, title),
+    badge(item.status),
+    item.image?.duplicateOf?.mediaId ? h("span", { class: "tag" }, "near-duplicate") : null,
+    item.reason ? h("p", { class: "reason" }, item.reason) : null);
+  const element = h("li", { class: `tile tile-${item.status}`, dataset: { externalId: item.externalId, status: item.status } },
+    media, caption);
+  const mediaId = item.image?.mediaId;
+  if (mediaId) {
+    const image = h("img", { class: "thumb", alt: title, width: "100", height: "100", decoding: "async" });
+    image.addEventListener("load", () => element.classList.add("loaded"), { once: true });
+    replace(media, h("a", { href: `#/images/${encodeURIComponent(mediaId)}`, "aria-label": `Image ${title}` }, image));
+    loadRecord(mediaId).then((record) => {
+      const placeholder = placeholderDataUrl(record.placeholder);
+      if (placeholder) media.style.backgroundImage = `url("${placeholder}")`;
+      image.src = record.renditions?.mini || `/api/v1/images/${encodeURIComponent(mediaId)}/mini`;
+    }).catch(() => {
+      image.src = `/api/v1/images/${encodeURIComponent(mediaId)}/mini`;
+    });
+  } else {
+    replace(media, h("span", { class: "tile-icon", "aria-hidden": "true" },
+      { pending: "…", failed: "!", cancelled: "×" }[item.status] || "?"));
+  }
+  return element;
+}
+
+function deliveriesTable(deliveries, reload) {
+  if (!deliveries.length) return h("p", { class: "empty" }, "No webhook deliveries for this job (none asked for, or not finished yet).");
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("caption", { class: "visually-hidden" }, "Webhook deliveries"),
+    h("thead", {}, h("tr", {}, ["Delivery", "URL", "State", "Attempts", "Last answer", "Next attempt", ""]
+      .map((name) => h("th", { scope: "col" }, name)))),
+    h("tbody", {}, deliveries.map((delivery) => [
+      h("tr", {},
+        h("td", { class: "mono" }, delivery.id),
+        h("td", { class: "wrap" }, delivery.url),
+        h("td", {}, badge(String(delivery.state || "").replace("STATE_", "").toLowerCase())),
+        h("td", {}, String(delivery.attemptCount || 0)),
+        h("td", {}, delivery.lastStatusCode ? `HTTP ${delivery.lastStatusCode}` : "—",
+          delivery.lastError ? h("div", { class: "reason" }, delivery.lastError) : null),
+        h("td", {}, timeElement(delivery.nextAttemptTime)),
+        h("td", {}, h("button", {
+          type: "button", class: "button-quiet",
+          onclick: async (event) => {
+            event.currentTarget.disabled = true;
+            try {
+              await request(`/api/v1/webhooks/deliveries/${encodeURIComponent(delivery.id)}:redeliver`,
+                { method: "POST", body: {} });
+              announce(`Delivery ${delivery.id} queued again.`);
+            } catch (error) {
+              announce(describeError(error));
+            }
+            reload();
+          },
+        }, "Redeliver"))),
+      (delivery.attempts || []).length ? h("tr", { class: "attempts-row" }, h("td", { colspan: "7" },
+        h("details", {}, h("summary", {}, `${delivery.attempts.length} attempt(s)`),
+          h("ol", { class: "attempts" }, delivery.attempts.map((attempt) => h("li", {},
+            timeElement(attempt.attemptTime), " — ",
+            attempt.statusCode ? `HTTP ${attempt.statusCode}` : "no answer",
+            attempt.durationMs ? ` in ${attempt.durationMs} ms` : "",
+            attempt.error ? h("span", { class: "reason" }, ` ${attempt.error}`) : null,
+            attempt.responseExcerpt ? h("pre", { class: "excerpt" }, attempt.responseExcerpt) : null)))))) : null,
+    ]))));
+}
+
+export function jobPage(jobId, params) {
+  const controller = new AbortController();
+  const loadRecord = (() => {
+    const limit = queue(3);
+    const records = new Map();
+    return (mediaId) => {
+      if (!records.has(mediaId)) {
+        records.set(mediaId, limit(() => request(`/api/v1/images/${encodeURIComponent(mediaId)}`,
+          { signal: controller.signal })));
+      }
+      return records.get(mediaId);
+    };
+  })();
+  let filter = STATUSES.includes(params.get("status")) ? params.get("status") : "all";
+  let model = null;
+  const summary = h("div", { class: "card" }, h("p", { class: "muted" }, "Connecting to the job's event stream…"));
+  const filterBox = h("fieldset", { class: "filter" });
+  const grid = h("ul", { class: "grid", "aria-label": "Images of the job" });
+  const failures = h("section", { "aria-labelledby": "failures-title", class: "failures" });
+  const webhooks = h("div", {});
+  const tiles = new Map();
+
+  const drawSummary = () => {
+    replace(summary,
+      h("div", { class: "job-head" }, badge(model.state),
+        cancelButton(model, (text) => summary.append(alertBox(text)))),
+      facts([
+        ["Started", timeElement(model.startedAt)],
+        ["Finished", model.finished ? (model.finishedAt ? timeElement(model.finishedAt) : "") : "not yet"],
+      ]),
+      progressBlock(model),
+      model.error ? alertBox(model.error) : null);
+  };
+
+  const drawFilter = () => {
+    const options = ["all", ...STATUSES].map((status) => {
+      const count = status === "all" ? model.counts.total : model.counts[status];
+      const input = h("input", { type: "radio", name: "status-filter", value: status, id: `filter-${status}` });
+      input.checked = status === filter;
+      input.addEventListener("change", () => {
+        filter = status;
+        applyFilter();
+        // Keep the choice in the URL for links, without adding history entries or re-rendering.
+        const base = window.location.hash.split("?")[0];
+        window.history.replaceState(null, "", status === "all" ? base : `${base}?status=${status}`);
+      });
+      return h("span", { class: "chip" }, input, h("label", { for: `filter-${status}` }, `${status} (${count})`));
+    });
+    replace(filterBox, h("legend", {}, "Show images"), options);
+  };
+
+  const applyFilter = () => {
+    for (const element of tiles.values()) element.hidden = filter !== "all" && element.dataset.status !== filter;
+  };
+
+  const drawTile = (item) => {
+    const fresh = tile(item, loadRecord);
+    const old = tiles.get(item.externalId);
+    if (old) old.replaceWith(fresh);
+    else grid.append(fresh);
+    tiles.set(item.externalId, fresh);
+  };
+
+  const drawFailures = () => {
+    const failed = model.items.filter((item) => item.status === "failed");
+    if (!failed.length) {
+      replace(failures);
+      return;
+    }
+    replace(failures,
+      h("h2", { id: "failures-title" }, `Failed images (${failed.length})`),
+      h("div", { class: "table-wrap" }, h("table", {},
+        h("thead", {}, h("tr", {}, ["Id", "Title", "Reason"].map((name) => h("th", { scope: "col" }, name)))),
+        h("tbody", {}, failed.map((item) => h("tr", { dataset: { externalId: item.externalId } },
+          h("td", { class: "mono" }, item.externalId), h("td", {}, item.title || "—"),
+          h("td", { class: "reason" }, item.reason || "no reason given")))))));
+  };
+
+  const loadDeliveries = async () => {
+    try {
+      const answer = await request("/api/v1/webhooks/deliveries", {
+        query: { jobId }, signal: controller.signal,
+      });
+      replace(webhooks, deliveriesTable(answer.webhookDeliveries || [], loadDeliveries));
+    } catch (error) {
+      if (!controller.signal.aborted) replace(webhooks, alertBox(describeError(error)));
+    }
+  };
+
+  const onChange = (_, change) => {
+    drawSummary();
+    drawFilter();
+    if (change.kind === "snapshot" || change.kind === "cancelled") {
+      grid.replaceChildren();
+      tiles.clear();
+      model.items.forEach(drawTile);
+    } else if (change.kind === "item") {
+      const item = model.items.find((candidate) => candidate.externalId === change.item.externalId) || change.item;
+      drawTile(item);
+    }
+    applyFilter();
+    if (["snapshot", "item", "cancelled"].includes(change.kind)) drawFailures();
+    if (change.kind === "finished") {
+      announce(`Job ${jobId} finished: ${model.state}.`);
+      loadDeliveries();
+    }
+  };
+
+  const start = async () => {
+    try {
+      await followJob(jobId, {
+        signal: controller.signal,
+        onEvent: (event) => {
+          if (!model) {
+            model = new JobModel(event.snapshot || { id: jobId });
+            model.subscribe(onChange);
+          }
+          model.applyEvent(event);
+        },
+        onConnection: (state) => {
+          if (!model) return;
+          model.connection = state;
+          model.emit({ kind: "connection" });
+        },
+      });
+    } catch (error) {
+      if (controller.signal.aborted) return;
+      if (model) {
+        model.error = describeError(error);
+        model.emit({ kind: "error" });
+      } else {
+        replace(summary, alertBox(error instanceof ApiError && error.status === 404
+          ? `No job ${jobId} in this organisation.` : describeError(error)));
+      }
+    }
+  };
+
+  const node = h("section", { "aria-labelledby": "page-title" },
+    h("p", { class: "crumbs" }, link("/jobs", "← Jobs")),
+    h("h1", { id: "page-title", tabindex: "-1" }, "Job ", h("span", { class: "mono" }, jobId)),
+    summary,
+    h("section", { "aria-labelledby": "images-title" },
+      h("h2", { id: "images-title" }, "Images"), filterBox, grid),
+    failures,
+    h("section", { "aria-labelledby": "webhooks-title" },
+      h("div", { class: "page-head" }, h("h2", { id: "webhooks-title" }, "Webhook deliveries"),
+        h("button", { type: "button", class: "button-quiet", onclick: loadDeliveries }, "Refresh")),
+      webhooks));
+  start();
+  loadDeliveries();
+  return { title: `Job ${jobId}`, node, cleanup: () => controller.abort() };
+}
+
