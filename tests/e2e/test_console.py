@@ -77,6 +77,48 @@ def one(driver: webdriver.Chrome, css: str) -> WebElement:
     return driver.find_element(By.CSS_SELECTOR, css)
 
 
+def screenshot(driver: webdriver.Chrome, path: Path) -> None:
+    """The whole page, not just the viewport (DevTools capture beyond the viewport)."""
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+# Installed before the console's own scripts: the first job stream is cut right after its first event (the
+# snapshot), as a dropped connection would be, so the console must resume with afterSequence.
+CUT_FIRST_STREAM = """
+(() => {
+  const realFetch = window.fetch.bind(window);
+  let cut = false;
+  window.fetch = async (input, init) => {
+    const response = await realFetch(input, init);
+    if (cut || !String(input instanceof Request ? input.url : input).includes("/status/stream")) return response;
+    cut = true;
+    const reader = response.body.getReader();
+    let text = "";
+    let done = false;
+    const body = new ReadableStream({
+      async pull(controller) {
+        if (done) {
+          reader.cancel();
+          controller.error(new TypeError("network error (connection cut by the test)"));
+          return;
+        }
+        const chunk = await reader.read();
+        if (chunk.done) { controller.close(); return; }
+        text += new TextDecoder().decode(chunk.value);
+        const newline = text.indexOf("\\n");
+        if (newline >= 0) {
+          controller.enqueue(new TextEncoder().encode(text.slice(0, newline + 1)));
+          done = true;
+        }
+      },
+    });
+    return new Response(body, {status: response.status, headers: response.headers});
+  };
+})();
+"""
+
+
 def network_requests(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     """Every request Chromium sent, from the DevTools `Network.requestWillBeSent` events."""
     sent = []
@@ -149,13 +191,15 @@ def test_console_follows_a_batch_live_and_shows_its_images(
         "paris": origin.serve(f"/{unique}/paris.jpg", camera.camera_jpeg(1200, 800, PARIS, seed=2, quality=80)),
         "harbour": origin.serve(f"/{unique}/harbour.jpg", camera.camera_jpeg(900, 600, PARIS, seed=7)),
         # Served late, so that the job is still running when the console opens.
-        "late": origin.serve(f"/{unique}/late.jpg", camera.camera_jpeg(600, 900, PARIS, seed=9), delay=3.0),
+        "late": origin.serve(f"/{unique}/late.jpg", camera.camera_jpeg(600, 900, PARIS, seed=9), delay=4.0),
         "missing": origin.url(f"/{unique}/missing.jpg"),  # nothing there: the origin answers 404
     }
+    hook = origin.serve_sequence(f"/{unique}/hook", (500, b"busy"), (200, b"thanks"))
     job_id = stack.import_batch(token, [{"url": url, "id": name, "fileName": f"{name}.jpg"}
-                                        for name, url in urls.items()])
+                                        for name, url in urls.items()], webhook=hook)
 
     # Sign in through the link: the fragment is consumed and cleared at once.
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CUT_FIRST_STREAM})
     driver.get(link)
     wait_for(lambda: one(driver, "h1").text == "Import jobs", "the jobs page")
     assert "token" not in driver.current_url and driver.current_url.endswith("/console/#/jobs")
@@ -165,6 +209,7 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     # The job's row follows the stream to 100% (no reload: the page's time origin stays the same).
     row_css = f'li.job[data-job-id="{job_id}"]'
     wait_for(lambda: one(driver, row_css), "the job's row")
+    screenshot(driver, tmp_path / "0-jobs-while-running.png")
     wait_for(lambda: one(driver, row_css).get_attribute("data-state") == "success"
              and one(driver, f"{row_css} [role=progressbar]").get_attribute("aria-valuenow") == "100",
              "the job to reach 100%")
@@ -172,7 +217,7 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     counts = {element.get_attribute("data-status"): element.find_element(By.CSS_SELECTOR, ".count-value").text
               for element in driver.find_elements(By.CSS_SELECTOR, f"{row_css} .counts li")}
     assert counts == {"pending": "0", "success": "3", "skipped": "0", "failed": "1", "cancelled": "0"}
-    driver.save_screenshot(str(tmp_path / "1-jobs.png"))
+    screenshot(driver, tmp_path / "1-jobs.png")
 
     # The job page: every thumbnail loaded, the failure with its reason.
     one(driver, f'{row_css} h2 a').click()
@@ -185,7 +230,21 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     failed_tile = one(driver, '.grid .tile[data-external-id="missing"]')
     assert "HTTP 404" in failed_tile.find_element(By.CSS_SELECTOR, ".reason").text
     assert "HTTP 404" in one(driver, '.failures tr[data-external-id="missing"] .reason').text
-    driver.save_screenshot(str(tmp_path / "2-job.png"))
+
+    # The webhook delivery and its attempts (a 500, then a 200); the list is refreshed on demand.
+    def delivered() -> bool:
+        rows = driver.find_elements(By.CSS_SELECTOR, ".deliveries tr[data-state]")
+        if rows and rows[0].get_attribute("data-state") == "delivered":
+            return True
+        one(driver, "#refresh-deliveries").click()
+        time.sleep(0.3)
+        return False
+
+    wait_for(delivered, "the webhook delivery")
+    row = one(driver, ".deliveries tr[data-state]")
+    assert row.find_element(By.CSS_SELECTOR, ".attempt-count").text == "2"
+    assert hook in row.text
+    screenshot(driver, tmp_path / "2-job.png")
 
     # Filtering by status (keyboard-operable radio buttons).
     one(driver, 'label[for="filter-failed"]').click()
@@ -216,7 +275,7 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     wait_for(lambda: driver.execute_script("return document.querySelector('.hero-image img').naturalWidth"),
              "the full rendition")
     assert driver.find_elements(By.CSS_SELECTOR, ".swatches .swatch")
-    driver.save_screenshot(str(tmp_path / "5-image.png"))
+    screenshot(driver, tmp_path / "5-image.png")
 
     # The near-duplicate (the album's copy) side by side with its distance.
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".duplicate .distance"), "the near-duplicate")
@@ -239,7 +298,11 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     # The token travelled only in headers: in no URL the browser requested, in nothing it logged.
     sent = network_requests(driver)
     api_calls = [r for r in sent if "/api/v1/" in r["request"]["url"] and "/api/v1/images/" not in r["request"]["url"]]
-    assert any("/api/v1/import/images/status/stream" in r["request"]["url"] for r in api_calls), "no live stream"
+    streams = [urllib.parse.parse_qs(urllib.parse.urlsplit(r["request"]["url"]).query) for r in api_calls
+               if "/api/v1/import/images/status/stream" in r["request"]["url"]]
+    first_streams = [q for q in streams if q["id"] == [job_id]][:2]
+    # The jobs page followed the running job live; after the cut it resumed after the snapshot's sequence.
+    assert [q["afterSequence"][0] != "0" for q in first_streams] == [False, True], streams
     assert all(r["request"]["headers"].get("Authorization") == f"Bearer {token}" for r in api_calls)
     encoded = urllib.parse.quote(token, safe="")
     for request in sent:

@@ -185,16 +185,17 @@ function tile(item, loadRecord) {
 
 function deliveriesTable(deliveries, reload) {
   if (!deliveries.length) return h("p", { class: "empty" }, "No webhook deliveries for this job (none asked for, or not finished yet).");
-  return h("div", { class: "table-wrap" }, h("table", {},
+  const stateOf = (delivery) => String(delivery.state || "").replace("STATE_", "").toLowerCase();
+  return h("div", { class: "table-wrap" }, h("table", { class: "deliveries" },
     h("caption", { class: "visually-hidden" }, "Webhook deliveries"),
     h("thead", {}, h("tr", {}, ["Delivery", "URL", "State", "Attempts", "Last answer", "Next attempt", ""]
       .map((name) => h("th", { scope: "col" }, name)))),
     h("tbody", {}, deliveries.map((delivery) => [
-      h("tr", {},
+      h("tr", { dataset: { state: stateOf(delivery) } },
         h("td", { class: "mono" }, delivery.id),
         h("td", { class: "wrap" }, delivery.url),
-        h("td", {}, badge(String(delivery.state || "").replace("STATE_", "").toLowerCase())),
-        h("td", {}, String(delivery.attemptCount || 0)),
+        h("td", {}, badge(stateOf(delivery))),
+        h("td", { class: "attempt-count" }, String(delivery.attemptCount || 0)),
         h("td", {}, delivery.lastStatusCode ? `HTTP ${delivery.lastStatusCode}` : "—",
           delivery.lastError ? h("div", { class: "reason" }, delivery.lastError) : null),
         h("td", {}, timeElement(delivery.nextAttemptTime)),
@@ -369,7 +370,8 @@ export function jobPage(jobId, params) {
     failures,
     h("section", { "aria-labelledby": "webhooks-title" },
       h("div", { class: "page-head" }, h("h2", { id: "webhooks-title" }, "Webhook deliveries"),
-        h("button", { type: "button", class: "button-quiet", onclick: loadDeliveries }, "Refresh")),
+        h("button", { type: "button", class: "button-quiet", id: "refresh-deliveries", onclick: loadDeliveries },
+          "Refresh")),
       webhooks));
   start();
   loadDeliveries();
