@@ -272,6 +272,7 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     assert one(driver, '[data-fact="taken-at"] time').get_attribute("datetime").startswith("2018-01-01T08:00:00")
     wait_for(lambda: one(driver, 'tr[data-rendition="mini"] .rendition-size').text == f"100 {TIMES} 100",
              "mini measured")
+    wait_for(lambda: one(driver, 'tr[data-rendition="mini"] .rendition-bytes').text.endswith(" KB"), "mini's bytes")
     wait_for(lambda: driver.execute_script("return document.querySelector('.hero-image img').naturalWidth"),
              "the full rendition")
     assert driver.find_elements(By.CSS_SELECTOR, ".swatches .swatch")

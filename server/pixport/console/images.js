@@ -83,11 +83,11 @@ function renditionsTable(record) {
   const rows = names.map((name) => {
     const url = record.renditions[name];
     const size = h("td", { class: "rendition-size" }, name === "original" ? `${record.width} × ${record.height}` : "…");
-    const bytes = h("td", {}, name === "original" ? formatBytes(record.byteSize) : "…");
+    const bytes = h("td", { class: "rendition-bytes" }, name === "original" ? formatBytes(record.byteSize) : "…");
     const type = h("td", {}, name === "original" ? record.mimeType : "…");
     let preview = h("span", { class: "muted" }, "not loaded (full size)");
     if (name !== "original") {
-      const image = h("img", { class: "rendition-preview", alt: `${name} rendition`, loading: "lazy", decoding: "async" });
+      const image = h("img", { class: "rendition-preview", alt: `${name} rendition`, decoding: "async" });
       image.addEventListener("load", () => {
         size.textContent = `${image.naturalWidth} × ${image.naturalHeight}`;
       }, { once: true });
@@ -96,9 +96,13 @@ function renditionsTable(record) {
       }, { once: true });
       image.src = url;
       preview = image;
-      fetch(url, { method: "HEAD", credentials: "omit" }).then((response) => {
-        bytes.textContent = formatBytes(response.headers.get("Content-Length"));
-        type.textContent = (response.headers.get("Content-Type") || "—").split(";")[0];
+      // The bytes themselves (from the HTTP cache, as rendition URLs are immutable): renditions are
+      // streamed, so a HEAD request has no Content-Length to read.
+      fetch(url, { credentials: "omit", cache: "force-cache" }).then(async (response) => {
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const blob = await response.blob();
+        bytes.textContent = formatBytes(blob.size);
+        type.textContent = blob.type || (response.headers.get("Content-Type") || "—").split(";")[0];
       }).catch(() => {
         bytes.textContent = "—";
         type.textContent = "—";
