@@ -296,6 +296,19 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     driver.save_screenshot(str(tmp_path / "7-album.png"))
     assert driver.execute_script("return window.pixportConsoleBootedAt") == booted
 
+    # Cancelling a running job from its row.
+    slow = origin.serve(f"/{unique}/slow.jpg", camera.camera_jpeg(600, 400, PARIS, seed=11), delay=4.0)
+    running = stack.import_batch(token, [{"url": slow, "id": "slow", "fileName": "slow.jpg"}])
+    driver.execute_script("window.location.hash = '#/jobs'")
+    wait_for(lambda: one(driver, "h1").text == "Import jobs", "the jobs page again")
+    running_css = f'li.job[data-job-id="{running}"]'
+    wait_for(lambda: one(driver, running_css).get_attribute("data-state") == "started", "the running job")
+    one(driver, f"{running_css} .button-danger").click()
+    driver.switch_to.alert.accept()
+    wait_for(lambda: one(driver, running_css).get_attribute("data-state") == "cancelled", "the job cancelled")
+    assert stack.request("GET", f"/api/v1/import/jobs/{running}", token=token).json()["state"] == "cancelled"
+    screenshot(driver, tmp_path / "8-jobs-cancelled.png")
+
     # The token travelled only in headers: in no URL the browser requested, in nothing it logged.
     sent = network_requests(driver)
     api_calls = [r for r in sent if "/api/v1/" in r["request"]["url"] and "/api/v1/images/" not in r["request"]["url"]]

@@ -50,7 +50,9 @@ function updateShell(credential, section) {
     if (about.user) parts.push("user token");
     else if (about.scopes.length) parts.push(about.scopes.map((scope) => scope.replace("public-api:", "")).join("+"));
     if (about.albums.length) parts.push(`albums: ${about.albums.join(", ")}`);
-    if (about.expires) parts.push(`until ${about.expires.toLocaleTimeString()}`);
+    if (about.expires) {
+      parts.push(`until ${about.expires.toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" })}`);
+    }
     document.getElementById("session-info").textContent = `Signed in (${parts.join(", ") || "token"})`;
   }
 }

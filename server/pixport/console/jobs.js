@@ -8,7 +8,7 @@ import {
 import { JobModel } from "./model.js";
 import { placeholderDataUrl } from "./thumbhash.js";
 
-const PAGE_SIZE = 10; // the most the FULL view allows; FULL lets counts be computed without `overview`
+const PAGE_SIZE = 10; // the most the FULL view allows
 const MAX_LIVE_STREAMS = 3; // each stream holds one of the ~6 connections a browser opens per host
 
 function describeError(error) {
@@ -18,54 +18,89 @@ function describeError(error) {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Progress bar, counts, rate and connection state of one job; re-rendered on every change. */
-function progressBlock(model) {
-  const percent = model.percent;
-  const bar = h("div", {
-    class: `progress progress-${model.state}`, role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
-    "aria-valuenow": String(percent), "aria-label": `Progress of job ${model.id}`,
-    "aria-valuetext": `${percent}% (${model.done} of ${model.counts.total} images)`,
-  }, h("div", { class: "progress-fill" }));
-  bar.firstChild.style.width = `${percent}%`;
-  const rate = model.rate;
-  const timing = [];
-  if (rate) timing.push(`${rate >= 10 ? rate.toFixed(0) : rate.toFixed(1)} images/s`);
-  if (model.eta !== null && model.eta !== undefined) timing.push(`about ${formatDuration(model.eta)} left`);
-  if (model.finished && model.startedAt && model.finishedAt) {
-    timing.push(`took ${formatDuration((Date.parse(model.finishedAt) - Date.parse(model.startedAt)) / 1000)}`);
+/**
+ * The live parts of a job (state, progress bar, counts, rate, connection, Cancel button), built once and then
+ * updated in place, so that keyboard focus and screen reader position survive the stream's updates.
+ */
+class JobStatusView {
+  constructor(model) {
+    this.model = model;
+    this.badge = h("span", {});
+    this.percent = h("span", { class: "progress-percent" });
+    this.done = h("span", {});
+    this.connection = h("span", { class: "live" });
+    this.fill = h("div", { class: "progress-fill" });
+    this.bar = h("div", {
+      class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
+      "aria-label": `Progress of job ${model.id}`,
+    }, this.fill);
+    this.countValues = {};
+    this.counts = h("ul", { class: "counts", "aria-label": "Images by status" }, STATUSES.map((status) => {
+      this.countValues[status] = h("span", { class: "count-value" });
+      return h("li", { class: `count count-${status}`, dataset: { status } }, this.countValues[status], ` ${status}`);
+    }));
+    this.timing = h("p", { class: "timing" });
+    this.message = h("div", {});
+    this.progress = h("div", { class: "progress-block" },
+      h("div", { class: "progress-head" }, this.percent, this.done, this.connection), this.bar, this.counts,
+      this.timing, this.message);
+    this.cancel = h("button", { type: "button", class: "button-danger", onclick: () => this.cancelJob() },
+      "Cancel job");
+    this.update();
   }
-  const connection = { live: "live", reconnecting: "reconnecting…" }[model.connection];
-  return h("div", { class: "progress-block" },
-    h("div", { class: "progress-head" },
-      h("span", { class: "progress-percent", dataset: { percent: String(percent) } }, `${percent}%`),
-      h("span", {}, `${formatNumber(model.done)} / ${formatNumber(model.counts.total)} images`),
-      connection ? h("span", { class: `live live-${model.connection}` }, connection) : null),
-    bar,
-    h("ul", { class: "counts", "aria-label": "Images by status" },
-      STATUSES.map((status) => h("li", { class: `count count-${status}`, dataset: { status } },
-        h("span", { class: "count-value" }, formatNumber(model.counts[status])), ` ${status}`))),
-    timing.length ? h("p", { class: "timing" }, timing.join(" · ")) : null);
-}
 
-function cancelButton(model, onDone) {
-  if (model.finished) return null;
-  return h("button", {
-    type: "button", class: "button-danger",
-    onclick: async (event) => {
-      if (!window.confirm(`Cancel job ${model.id}? Images not yet processed will not be imported.`)) return;
-      event.currentTarget.disabled = true;
-      try {
-        const job = await request(`/api/v1/import/jobs/${encodeURIComponent(model.id)}:cancel`, {
-          method: "POST", body: {},
-        });
-        model.applyJob(job);
-        model.emit({ kind: "cancelled" });
-        announce(`Job ${model.id} cancelled.`);
-      } catch (error) {
-        onDone(describeError(error));
-      }
-    },
-  }, "Cancel job");
+  async cancelJob() {
+    const model = this.model;
+    if (!window.confirm(`Cancel job ${model.id}? Images not yet processed will not be imported.`)) return;
+    this.cancel.disabled = true;
+    try {
+      const job = await request(`/api/v1/import/jobs/${encodeURIComponent(model.id)}:cancel`, {
+        method: "POST", body: {},
+      });
+      model.applyJob(job);
+      model.emit({ kind: "cancelled" });
+      announce(`Job ${model.id} cancelled.`);
+    } catch (error) {
+      this.cancel.disabled = false;
+      model.error = describeError(error);
+      model.emit({ kind: "error" });
+    }
+  }
+
+  update() {
+    const model = this.model;
+    const percent = model.percent;
+    this.badge.className = `badge badge-${model.state}`;
+    this.badge.textContent = model.state;
+    this.percent.textContent = `${percent}%`;
+    this.percent.dataset.percent = String(percent);
+    this.done.textContent = `${formatNumber(model.done)} / ${formatNumber(model.counts.total)} images`;
+    const connection = { live: "live", reconnecting: "reconnecting…" }[model.connection];
+    this.connection.hidden = !connection;
+    this.connection.className = `live live-${model.connection}`;
+    this.connection.textContent = connection || "";
+    this.bar.className = `progress progress-${model.state}`;
+    this.bar.setAttribute("aria-valuenow", String(percent));
+    this.bar.setAttribute("aria-valuetext", `${percent}% (${model.done} of ${model.counts.total} images)`);
+    this.fill.style.width = `${percent}%`;
+    for (const status of STATUSES) {
+      this.countValues[status].textContent = formatNumber(model.counts[status]);
+      this.countValues[status].parentElement.classList.toggle("count-zero", !model.counts[status]);
+    }
+    const rate = model.rate;
+    const timing = [];
+    if (rate) timing.push(`${rate >= 10 ? rate.toFixed(0) : rate.toFixed(1)} images/s`);
+    if (model.eta !== null && model.eta !== undefined) {
+      timing.push(model.eta < 1 ? "almost done" : `about ${formatDuration(model.eta)} left`);
+    }
+    if (model.finished && model.startedAt && model.finishedAt) {
+      timing.push(`took ${formatDuration((Date.parse(model.finishedAt) - Date.parse(model.startedAt)) / 1000)}`);
+    }
+    this.timing.textContent = timing.join(" · ");
+    this.timing.hidden = !timing.length;
+    replace(this.message, model.error ? alertBox(model.error) : null);
+    this.cancel.hidden = model.finished;
+  }
 }
 
 /** Streams a job into its model until it is final; the caller aborts `signal` to stop. */
@@ -95,20 +130,17 @@ export function jobsPage(params) {
   let pageController = null;
 
   const jobRow = (model) => {
-    const row = h("li", { class: "card job", dataset: { jobId: model.id } });
-    const message = h("div", {});
+    const view = new JobStatusView(model);
+    const started = h("span", { class: "muted" }, "started ", timeElement(model.startedAt));
+    const row = h("li", { class: "card job", dataset: { jobId: model.id } },
+      h("div", { class: "job-head" },
+        h("h2", {}, link(`/jobs/${encodeURIComponent(model.id)}`, h("span", { class: "mono" }, model.id))),
+        view.badge, started),
+      view.progress,
+      h("div", { class: "actions" }, link(`/jobs/${encodeURIComponent(model.id)}`, "Images and failures"),
+        view.cancel));
     const draw = () => {
-      replace(row,
-        h("div", { class: "job-head" },
-          h("h2", {}, link(`/jobs/${encodeURIComponent(model.id)}`, h("span", { class: "mono" }, model.id))),
-          badge(model.state),
-          h("span", { class: "muted" }, "started ", timeElement(model.startedAt))),
-        progressBlock(model),
-        model.error ? alertBox(model.error) : null,
-        h("div", { class: "actions" },
-          link(`/jobs/${encodeURIComponent(model.id)}`, "Images and failures"),
-          cancelButton(model, (text) => replace(message, alertBox(text)))),
-        message);
+      view.update();
       row.dataset.state = model.state;
       row.dataset.sequence = String(model.sequence);
     };
@@ -126,9 +158,13 @@ export function jobsPage(params) {
     const signal = AbortSignal.any([controller.signal, pageController.signal]);
     replace(status, h("p", { class: "muted" }, "Loading jobs…"));
     try {
-      const answer = await request("/api/v1/import/jobs", {
-        query: { pageSize: PAGE_SIZE, pageToken, view: "IMPORT_JOB_VIEW_FULL" }, signal,
-      });
+      // The BASIC view is enough when the server reports each job's `overview`; older servers do not,
+      // and then the FULL view's items give the counts.
+      const query = { pageSize: PAGE_SIZE, pageToken, view: "IMPORT_JOB_VIEW_BASIC" };
+      let answer = await request("/api/v1/import/jobs", { query, signal });
+      if ((answer.importJobs || []).some((job) => !job.overview)) {
+        answer = await request("/api/v1/import/jobs", { query: { ...query, view: "IMPORT_JOB_VIEW_FULL" }, signal });
+      }
       const jobs = answer.importJobs || [];
       replace(status, jobs.length ? null : h("p", { class: "empty" },
         pageToken ? "No more jobs." : "No import jobs yet. Submit a batch to POST /api/v1/import/images."));
@@ -154,7 +190,7 @@ export function jobsPage(params) {
 }
 
 /** One tile of the job's image grid: placeholder, then the `mini` thumbnail; failures show their reason. */
-function tile(item, loadRecord) {
+function tile(item, loadRecord, whenVisible) {
   const title = item.title || item.externalId;
   const media = h("div", { class: "tile-media" });
   const caption = h("div", { class: "tile-caption" },
@@ -169,13 +205,13 @@ function tile(item, loadRecord) {
     const image = h("img", { class: "thumb", alt: title, width: "100", height: "100", decoding: "async" });
     image.addEventListener("load", () => element.classList.add("loaded"), { once: true });
     replace(media, h("a", { href: `#/images/${encodeURIComponent(mediaId)}`, "aria-label": `Image ${title}` }, image));
-    loadRecord(mediaId).then((record) => {
+    whenVisible(element, () => loadRecord(mediaId).then((record) => {
       const placeholder = placeholderDataUrl(record.placeholder);
       if (placeholder) media.style.backgroundImage = `url("${placeholder}")`;
       image.src = record.renditions?.mini || `/api/v1/images/${encodeURIComponent(mediaId)}/mini`;
     }).catch(() => {
       image.src = `/api/v1/images/${encodeURIComponent(mediaId)}/mini`;
-    });
+    }));
   } else {
     replace(media, h("span", { class: "tile-icon", "aria-hidden": "true" },
       { pending: "…", failed: "!", cancelled: "×" }[item.status] || "?"));
@@ -237,6 +273,20 @@ export function jobPage(jobId, params) {
       return records.get(mediaId);
     };
   })();
+  // Records (for the placeholder and the mini URL) are fetched only for tiles near the viewport.
+  const pending = new WeakMap();
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      observer.unobserve(entry.target);
+      pending.get(entry.target)?.();
+      pending.delete(entry.target);
+    }
+  }, { rootMargin: "600px" });
+  const whenVisible = (element, load) => {
+    pending.set(element, load);
+    observer.observe(element);
+  };
   let filter = STATUSES.includes(params.get("status")) ? params.get("status") : "all";
   let model = null;
   const summary = h("div", { class: "card" }, h("p", { class: "muted" }, "Connecting to the job's event stream…"));
@@ -246,33 +296,41 @@ export function jobPage(jobId, params) {
   const webhooks = h("div", {});
   const tiles = new Map();
 
+  let view = null;
+  const finishedAt = h("span", {});
   const drawSummary = () => {
-    replace(summary,
-      h("div", { class: "job-head" }, badge(model.state),
-        cancelButton(model, (text) => summary.append(alertBox(text)))),
-      facts([
-        ["Started", timeElement(model.startedAt)],
-        ["Finished", model.finished ? (model.finishedAt ? timeElement(model.finishedAt) : "") : "not yet"],
-      ]),
-      progressBlock(model),
-      model.error ? alertBox(model.error) : null);
+    if (!view) {
+      view = new JobStatusView(model);
+      replace(summary,
+        h("div", { class: "job-head" }, view.badge, view.cancel),
+        facts([["Started", timeElement(model.startedAt)], ["Finished", finishedAt]]),
+        view.progress);
+    }
+    view.update();
+    replace(finishedAt, model.finished ? (model.finishedAt ? timeElement(model.finishedAt) : "yes") : "not yet");
   };
 
+  const filterLabels = {};
   const drawFilter = () => {
-    const options = ["all", ...STATUSES].map((status) => {
-      const count = status === "all" ? model.counts.total : model.counts[status];
-      const input = h("input", { type: "radio", name: "status-filter", value: status, id: `filter-${status}` });
-      input.checked = status === filter;
-      input.addEventListener("change", () => {
-        filter = status;
-        applyFilter();
-        // Keep the choice in the URL for links, without adding history entries or re-rendering.
-        const base = window.location.hash.split("?")[0];
-        window.history.replaceState(null, "", status === "all" ? base : `${base}?status=${status}`);
+    if (!filterBox.childElementCount) {
+      const options = ["all", ...STATUSES].map((status) => {
+        const input = h("input", { type: "radio", name: "status-filter", value: status, id: `filter-${status}` });
+        input.checked = status === filter;
+        input.addEventListener("change", () => {
+          filter = status;
+          applyFilter();
+          // Keep the choice in the URL for links, without adding history entries or re-rendering.
+          const base = window.location.hash.split("?")[0];
+          window.history.replaceState(null, "", status === "all" ? base : `${base}?status=${status}`);
+        });
+        filterLabels[status] = h("label", { for: `filter-${status}` });
+        return h("span", { class: "chip" }, input, filterLabels[status]);
       });
-      return h("span", { class: "chip" }, input, h("label", { for: `filter-${status}` }, `${status} (${count})`));
-    });
-    replace(filterBox, h("legend", {}, "Show images"), options);
+      replace(filterBox, h("legend", {}, "Show images"), options);
+    }
+    for (const [status, label] of Object.entries(filterLabels)) {
+      label.textContent = `${status} (${status === "all" ? model.counts.total : model.counts[status]})`;
+    }
   };
 
   const applyFilter = () => {
@@ -280,9 +338,12 @@ export function jobPage(jobId, params) {
   };
 
   const drawTile = (item) => {
-    const fresh = tile(item, loadRecord);
+    const fresh = tile(item, loadRecord, whenVisible);
     const old = tiles.get(item.externalId);
-    if (old) old.replaceWith(fresh);
+    if (old) {
+      observer.unobserve(old);
+      old.replaceWith(fresh);
+    }
     else grid.append(fresh);
     tiles.set(item.externalId, fresh);
   };
@@ -317,6 +378,7 @@ export function jobPage(jobId, params) {
     drawSummary();
     drawFilter();
     if (change.kind === "snapshot" || change.kind === "cancelled") {
+      observer.disconnect();
       grid.replaceChildren();
       tiles.clear();
       model.items.forEach(drawTile);
@@ -375,6 +437,12 @@ export function jobPage(jobId, params) {
       webhooks));
   start();
   loadDeliveries();
-  return { title: `Job ${jobId}`, node, cleanup: () => controller.abort() };
+  return {
+    title: `Job ${jobId}`, node,
+    cleanup: () => {
+      observer.disconnect();
+      controller.abort();
+    },
+  };
 }
 

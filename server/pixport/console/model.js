@@ -104,7 +104,7 @@ export class JobModel {
       this.counts[finished.status] += 1;
       this.counts.pending = Math.max(0, this.counts.pending - 1);
     }
-    if (createTime) {
+    if (createTime && finished.status !== "cancelled") {
       this.finishTimes.push(Date.parse(createTime));
       if (this.finishTimes.length > RATE_WINDOW) this.finishTimes.shift();
     }
@@ -120,6 +120,11 @@ export class JobModel {
     return this.counts.total ? Math.floor((100 * this.done) / this.counts.total) : 0;
   }
 
+  /** Images fetched and processed (whatever the outcome); cancelled ones were never worked on. */
+  get processed() {
+    return this.counts.total - this.counts.pending - this.counts.cancelled;
+  }
+
   /** Images a second: over the recent events while running, over the whole job once finished. */
   get rate() {
     if (this.finishTimes.length >= 2 && !this.finished) {
@@ -128,8 +133,8 @@ export class JobModel {
     }
     const start = Date.parse(this.startedAt || "");
     const end = this.finished ? Date.parse(this.finishedAt || "") : Date.now();
-    if (Number.isFinite(start) && Number.isFinite(end) && end > start && this.done > 0) {
-      return this.done / ((end - start) / 1000);
+    if (Number.isFinite(start) && Number.isFinite(end) && end > start && this.processed > 0) {
+      return this.processed / ((end - start) / 1000);
     }
     return null;
   }
