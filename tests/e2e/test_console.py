@@ -23,6 +23,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from support import camera
 from support.origin import Origin
@@ -117,6 +118,25 @@ CUT_FIRST_STREAM = """
   };
 })();
 """
+
+
+def assert_accessible_basics(driver: webdriver.Chrome) -> None:
+    """What a screen reader or keyboard user cannot do without: alt texts, labelled controls, named buttons."""
+    problems = driver.execute_script("""
+      const problems = [];
+      for (const img of document.querySelectorAll("img")) if (!img.hasAttribute("alt")) problems.push(img.outerHTML);
+      for (const control of document.querySelectorAll("input, textarea, select")) {
+        if (!control.labels?.length && !control.getAttribute("aria-label")) problems.push(control.outerHTML);
+      }
+      for (const button of document.querySelectorAll("button, a")) {
+        const named = button.textContent.trim() || button.getAttribute("aria-label")
+          || [...button.querySelectorAll("img")].some((img) => img.alt.trim());
+        if (!named) problems.push(button.outerHTML);
+      }
+      if (document.querySelectorAll("h1").length !== 1) problems.push("not exactly one h1");
+      return problems;
+    """)
+    assert problems == []
 
 
 def network_requests(driver: webdriver.Chrome) -> list[dict[str, Any]]:
@@ -217,6 +237,7 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     counts = {element.get_attribute("data-status"): element.find_element(By.CSS_SELECTOR, ".count-value").text
               for element in driver.find_elements(By.CSS_SELECTOR, f"{row_css} .counts li")}
     assert counts == {"pending": "0", "success": "3", "skipped": "0", "failed": "1", "cancelled": "0"}
+    assert_accessible_basics(driver)
     screenshot(driver, tmp_path / "1-jobs.png")
 
     # The job page: every thumbnail loaded, the failure with its reason.
@@ -244,6 +265,7 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     row = one(driver, ".deliveries tr[data-state]")
     assert row.find_element(By.CSS_SELECTOR, ".attempt-count").text == "2"
     assert hook in row.text
+    assert_accessible_basics(driver)
     screenshot(driver, tmp_path / "2-job.png")
 
     # Filtering by status (keyboard-operable radio buttons).
@@ -276,6 +298,7 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     wait_for(lambda: driver.execute_script("return document.querySelector('.hero-image img').naturalWidth"),
              "the full rendition")
     assert driver.find_elements(By.CSS_SELECTOR, ".swatches .swatch")
+    assert_accessible_basics(driver)
     screenshot(driver, tmp_path / "5-image.png")
 
     # The near-duplicate (the album's copy) side by side with its distance.
@@ -309,6 +332,21 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     assert stack.request("GET", f"/api/v1/import/jobs/{running}", token=token).json()["state"] == "cancelled"
     screenshot(driver, tmp_path / "8-jobs-cancelled.png")
 
+    # Signing out, then in again by pasting the token in the SharinPix spelling; the keyboard reaches the form.
+    one(driver, "#sign-out").click()
+    wait_for(lambda: one(driver, "h1").text == "Sign in", "the sign-in page")
+    assert driver.execute_script("return sessionStorage.length") == 0
+    assert not one(driver, "#session").is_displayed() and not one(driver, "#main-nav").is_displayed()
+    assert_accessible_basics(driver)
+    screenshot(driver, tmp_path / "9-sign-in.png")
+    one(driver, "#token-input").send_keys(f'Token token="{token}"')
+    one(driver, "#token-input").send_keys(Keys.TAB)
+    assert driver.switch_to.active_element.get_attribute("outerHTML").startswith('<button type="submit"'), \
+        driver.switch_to.active_element.get_attribute("outerHTML")
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, running_css), "the jobs after signing in again")
+    assert driver.execute_script("return window.pixportConsoleBootedAt") == booted
+
     # The token travelled only in headers: in no URL the browser requested, in nothing it logged.
     sent = network_requests(driver)
     api_calls = [r for r in sent if "/api/v1/" in r["request"]["url"] and "/api/v1/images/" not in r["request"]["url"]]
@@ -317,7 +355,8 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     first_streams = [q for q in streams if q["id"] == [job_id]][:2]
     # The jobs page followed the running job live; after the cut it resumed after the snapshot's sequence.
     assert [q["afterSequence"][0] != "0" for q in first_streams] == [False, True], streams
-    assert all(r["request"]["headers"].get("Authorization") == f"Bearer {token}" for r in api_calls)
+    styles = [r["request"]["headers"].get("Authorization") for r in api_calls]
+    assert set(styles) == {f"Bearer {token}", f'Token token="{token}"'}, "an API call without the token header"
     encoded = urllib.parse.quote(token, safe="")
     for request in sent:
         url = request["request"]["url"]

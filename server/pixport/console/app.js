@@ -15,7 +15,7 @@ import { jobPage, jobsPage } from "./jobs.js";
 const main = document.getElementById("main");
 let cleanup = null;
 let firstRender = true;
-let notice = "";
+let notice = null; // {text, error}: shown once on the sign-in page
 
 /** Takes a `#token=` fragment: stores the token and rewrites the URL without it, at once. */
 function consumeFragmentToken() {
@@ -26,7 +26,7 @@ function consumeFragmentToken() {
   const next = params.get("next") || "/jobs";
   window.history.replaceState(null, "", `${window.location.pathname}${window.location.search}#${next}`);
   if (credential) saveCredential(credential);
-  else notice = "The sign-in link's token is not a JWT; paste a token instead.";
+  else notice = { text: "The sign-in link's token is not a JWT; paste a token instead.", error: true };
 }
 
 function parseRoute() {
@@ -91,7 +91,7 @@ function signInPage() {
     title: "Sign in",
     node: h("section", { "aria-labelledby": "page-title" },
       h("h1", { id: "page-title", tabindex: "-1" }, "Sign in"),
-      notice ? alertBox(notice) : null,
+      notice && (notice.error ? alertBox(notice.text) : h("p", { class: "notice", role: "status" }, notice.text)),
       form),
   };
 }
@@ -121,7 +121,7 @@ function render() {
   const credential = loadCredential();
   updateShell(credential, route.parts[0] || "jobs");
   const page = credential ? pageFor(route) : signInPage();
-  notice = "";
+  notice = null;
   replace(main, page.node);
   cleanup = page.cleanup || null;
   document.title = `${page.title} · pixport console`;
@@ -133,12 +133,12 @@ function render() {
 consumeFragmentToken();
 onUnauthorised(() => {
   clearCredential();
-  notice = "The server refused the token (expired, revoked or malformed). Sign in again.";
+  notice = { text: "The server refused the token (expired, revoked or malformed). Sign in again.", error: true };
   render();
 });
 document.getElementById("sign-out").addEventListener("click", () => {
   clearCredential();
-  notice = "Signed out.";
+  notice = { text: "Signed out. The token was removed from this tab.", error: false };
   render();
 });
 document.getElementById("skip-link").addEventListener("click", (event) => {
