@@ -166,7 +166,9 @@ def claims(token: str) -> dict[str, Any]:
 
 
 def test_console_url_reuses_a_read_write_client_and_honours_the_public_url(stack: Stack, unique: str) -> None:
+    read_only = stack.create_client(f"console-{unique}", "public-api:read")  # cannot cancel: not reused
     first = console_url(stack, f"console-{unique}")
+    assert claims(token_of(first))["iss"] != read_only["client_id"]
     assert first.startswith(f"http://127.0.0.1:{stack.http_port}/console/#token=")
     second = console_url(stack, f"console-{unique}", PIXPORT_PUBLIC_URL="https://pix.example.com/")
     assert second.startswith("https://pix.example.com/console/#token=")
