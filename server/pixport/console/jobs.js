@@ -75,7 +75,8 @@ class JobStatusView {
     this.percent.textContent = `${percent}%`;
     this.percent.dataset.percent = String(percent);
     this.done.textContent = `${formatNumber(model.done)} / ${formatNumber(model.counts.total)} images`;
-    const connection = { live: "live", reconnecting: "reconnecting…" }[model.connection];
+    const connection = { live: "live", reconnecting: "reconnecting…", queued: "waiting for a live slot" }[
+      model.connection];
     this.connection.hidden = !connection;
     this.connection.className = `live live-${model.connection}`;
     this.connection.textContent = connection || "";
@@ -105,6 +106,8 @@ class JobStatusView {
 
 /** Streams a job into its model until it is final; the caller aborts `signal` to stop. */
 function startStream(model, signal, runStream) {
+  model.connection = "queued";
+  model.emit({ kind: "connection" });
   return runStream(() => followJob(model.id, {
     signal,
     afterSequence: 0,
@@ -180,10 +183,22 @@ export function jobsPage(params) {
     }
   };
 
+  const jobInput = h("input", {
+    id: "job-input", type: "text", name: "job", autocomplete: "off", spellcheck: "false", placeholder: "job id",
+  });
+  const open = h("form", { class: "inline-form job-open", role: "search" },
+    h("label", { for: "job-input", class: "visually-hidden" }, "Open a job by its id"),
+    h("div", { class: "row" }, jobInput, h("button", { type: "submit", class: "button-quiet" }, "Open job")));
+  open.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = jobInput.value.trim();
+    if (id) window.location.hash = `#/jobs/${encodeURIComponent(id)}`;
+  });
   const node = h("section", { "aria-labelledby": "page-title" },
     h("div", { class: "page-head" },
       h("h1", { id: "page-title", tabindex: "-1" }, "Import jobs"),
-      h("button", { type: "button", class: "button-quiet", id: "refresh-jobs", onclick: load }, "Refresh")),
+      h("div", { class: "page-tools" }, open,
+        h("button", { type: "button", class: "button-quiet", id: "refresh-jobs", onclick: load }, "Refresh"))),
     status, list, pager);
   load();
   return { title: "Import jobs", node, cleanup: () => controller.abort() };
