@@ -250,6 +250,10 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     thumbs_loaded = "return [...document.querySelectorAll('.grid img.thumb')].map(i => i.complete && i.naturalWidth)"
     wait_for(lambda: (sizes := driver.execute_script(thumbs_loaded)) and len(sizes) == 3 and all(sizes),
              "every thumbnail to load")
+    # Each thumbnail is the `mini` rendition over its decoded ThumbHash placeholder (a PNG data: URL).
+    tiles = driver.execute_script("""return [...document.querySelectorAll('.grid img.thumb')].map(i =>
+      [new URL(i.src).pathname.split('/').pop(), i.closest('.tile-media').style.backgroundImage.slice(0, 27)])""")
+    assert tiles == [["mini", 'url("data:image/png;base64,']] * 3
     failed_tile = one(driver, '.grid .tile[data-external-id="missing"]')
     assert "HTTP 404" in failed_tile.find_element(By.CSS_SELECTOR, ".reason").text
     assert "HTTP 404" in one(driver, '.failures tr[data-external-id="missing"] .reason').text

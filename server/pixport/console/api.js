@@ -68,7 +68,9 @@ async function errorFrom(response) {
   } catch {
     body = null;
   }
-  const detail = Array.isArray(body) ? body[0]?.error_details?.message : body?.message;
+  // google.rpc.Status {code, message}, the edge's {code, message, requestId}, the quota's documented
+  // [{status, error, error_details: {message}}], or an {error: {message}} envelope.
+  const detail = Array.isArray(body) ? body[0]?.error_details?.message : body?.message || body?.error?.message;
   return new ApiError(response.status, detail || `HTTP ${response.status} ${response.statusText}`, body);
 }
 
@@ -164,8 +166,10 @@ export async function followJob(jobId, { signal, onEvent, onConnection = () => {
           buffer = buffer.slice(newline + 1);
           if (!line) continue;
           const event = JSON.parse(line);
-          if (event.code !== undefined && event.message !== undefined && !event.sequence) {
-            throw Object.assign(new ApiError(500, event.message, event), { retry: true });
+          if (!event.sequence && !event.snapshot && (event.code !== undefined || event.error)) {
+            // The server failed mid-stream (the transcoder sends the status as a last line): resume.
+            throw Object.assign(new ApiError(500, event.message || event.error?.message || "stream failed", event),
+              { retry: true });
           }
           failures = 0;
           const sequence = Number(event.sequence || 0);
