@@ -200,6 +200,15 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     link = console_url(stack, f"console-live-{unique}")
     token = token_of(link)
 
+    # Sign in through the link: the fragment is consumed and cleared at once.
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CUT_FIRST_STREAM})
+    driver.get(link)
+    wait_for(lambda: one(driver, "h1").text == "Import jobs", "the jobs page")
+    assert "token" not in driver.current_url and driver.current_url.endswith("/console/#/jobs")
+    booted = driver.execute_script("return window.pixportConsoleBootedAt")
+    assert booted
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".empty"), "the empty list of a new organisation")
+
     # An album image first (a single import), finished before the batch: the batch's copy of it is then
     # reliably its near-duplicate.
     paris = camera.camera_jpeg(1200, 800, PARIS, seed=2)
@@ -212,23 +221,17 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     urls = {
         "paris": origin.serve(f"/{unique}/paris.jpg", camera.camera_jpeg(1200, 800, PARIS, seed=2, quality=80)),
         "harbour": origin.serve(f"/{unique}/harbour.jpg", camera.camera_jpeg(900, 600, PARIS, seed=7)),
-        # Served late, so that the job is still running when the console opens.
-        "late": origin.serve(f"/{unique}/late.jpg", camera.camera_jpeg(600, 900, PARIS, seed=9), delay=4.0),
+        # Served late, so that the job is still running when the console shows it.
+        "late": origin.serve(f"/{unique}/late.jpg", camera.camera_jpeg(600, 900, PARIS, seed=9), delay=3.0),
         "missing": origin.url(f"/{unique}/missing.jpg"),  # nothing there: the origin answers 404
     }
     hook = origin.serve_sequence(f"/{unique}/hook", (500, b"busy"), (200, b"thanks"))
     job_id = stack.import_batch(token, [{"url": url, "id": name, "fileName": f"{name}.jpg"}
                                         for name, url in urls.items()], webhook=hook)
 
-    # Sign in through the link: the fragment is consumed and cleared at once.
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CUT_FIRST_STREAM})
-    driver.get(link)
-    wait_for(lambda: one(driver, "h1").text == "Import jobs", "the jobs page")
-    assert "token" not in driver.current_url and driver.current_url.endswith("/console/#/jobs")
-    booted = driver.execute_script("return window.pixportConsoleBootedAt")
-    assert booted
-
-    # The job's row follows the stream to 100% (no reload: the page's time origin stays the same).
+    # The open page learns of the new job (Refresh re-reads the list in place); its row follows the stream to
+    # 100% (no reload: the page's time origin stays the same).
+    one(driver, "#refresh-jobs").click()
     row_css = f'li.job[data-job-id="{job_id}"]'
     wait_for(lambda: one(driver, row_css), "the job's row")
     screenshot(driver, tmp_path / "0-jobs-while-running.png")
