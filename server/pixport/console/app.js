@@ -17,13 +17,21 @@ let cleanup = null;
 let firstRender = true;
 let notice = null; // {text, error}: shown once on the sign-in page
 
-/** Takes a `#token=` fragment: stores the token and rewrites the URL without it, at once. */
-function consumeFragmentToken() {
+function fragmentParams() {
   const fragment = window.location.hash.slice(1);
-  if (!fragment.startsWith("token=")) return;
-  const params = new URLSearchParams(fragment);
+  return fragment.startsWith("/") ? null : new URLSearchParams(fragment);
+}
+
+/**
+ * Takes a `#token=...` fragment (optionally with `next=/route`): stores the token and rewrites the URL
+ * without it, at once, so that it is neither in the history nor in a bookmark.
+ */
+function consumeFragmentToken() {
+  const params = fragmentParams();
+  if (!params?.has("token")) return;
   const credential = parseCredential(params.get("token") || "");
-  const next = params.get("next") || "/jobs";
+  const requested = params.get("next") || "";
+  const next = requested.startsWith("/") ? requested : "/jobs";
   window.history.replaceState(null, "", `${window.location.pathname}${window.location.search}#${next}`);
   if (credential) saveCredential(credential);
   else notice = { text: "The sign-in link's token is not a JWT; paste a token instead.", error: true };
@@ -146,7 +154,7 @@ document.getElementById("skip-link").addEventListener("click", (event) => {
   main.focus();
 });
 window.addEventListener("hashchange", () => {
-  if (window.location.hash.startsWith("#token=")) consumeFragmentToken();
+  if (fragmentParams()?.has("token")) consumeFragmentToken();
   render();
 });
 // Tests (and people in the devtools) can tell that the page was never reloaded.
