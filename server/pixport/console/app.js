@@ -92,8 +92,7 @@ function signInPage() {
     }
     field.value = "";
     saveCredential(credential);
-    if (window.location.hash === "#/jobs" || !window.location.hash) render();
-    else window.location.hash = "#/jobs";
+    render(); // the page the address asked for (a deep link survives signing in)
   });
   return {
     title: "Sign in",
