@@ -9,6 +9,7 @@ Screenshots of every page are saved under the test's tmp_path.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import subprocess
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image, ImageOps, ImageStat
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
@@ -309,6 +311,25 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     assert driver.find_elements(By.CSS_SELECTOR, ".swatches .swatch")
     assert_accessible_basics(driver)
     screenshot(driver, tmp_path / "5-image.png")
+
+    # The console's ThumbHash decoder agrees with the server's encoder: the shape and the average colour of
+    # the decoded placeholder are those of the upright original.
+    job = stack.request("GET", f"/api/v1/import/jobs/{job_id}", token=token).json()
+    [paris_id] = [item["image"]["mediaId"] for item in job["images"] if item["externalId"] == "paris"]
+    record = stack.request("GET", f"/api/v1/images/{paris_id}", token=token).json()
+    decoded = driver.execute_async_script("""
+      const [hash, done] = arguments;
+      import("/console/thumbhash.js").then(({ thumbHashToRGBA, base64ToBytes }) => {
+        const { w, h, rgba } = thumbHashToRGBA(base64ToBytes(hash));
+        const sum = [0, 0, 0];
+        for (let i = 0; i < rgba.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += rgba[i + c];
+        done([w, h, ...sum.map((value) => value / (w * h))]);
+      });""", record["placeholder"])
+    upright = ImageOps.exif_transpose(Image.open(io.BytesIO(paris))).convert("RGB")
+    expected = ImageStat.Stat(upright).mean
+    width, height, *mean = decoded
+    assert height == 32 and 18 <= width <= 24  # portrait 2:3, at most 32 px
+    assert all(abs(got - want) < 8 for got, want in zip(mean, expected, strict=True)), (mean, expected)
 
     # The near-duplicate (the album's copy) side by side with its distance.
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".duplicate .distance"), "the near-duplicate")
