@@ -350,10 +350,11 @@ def test_console_follows_a_batch_live_and_shows_its_images(
     assert driver.execute_script("return window.pixportConsoleBootedAt") == booted
 
     # Cancelling a running job from its row.
-    slow = origin.serve(f"/{unique}/slow.jpg", camera.camera_jpeg(600, 400, PARIS, seed=11), delay=4.0)
-    running = stack.import_batch(token, [{"url": slow, "id": "slow", "fileName": "slow.jpg"}])
     driver.execute_script("window.location.hash = '#/jobs'")
     wait_for(lambda: one(driver, "h1").text == "Import jobs", "the jobs page again")
+    slow = origin.serve(f"/{unique}/slow.jpg", camera.camera_jpeg(600, 400, PARIS, seed=11), delay=4.0)
+    running = stack.import_batch(token, [{"url": slow, "id": "slow", "fileName": "slow.jpg"}])
+    one(driver, "#refresh-jobs").click()
     running_css = f'li.job[data-job-id="{running}"]'
     wait_for(lambda: one(driver, running_css).get_attribute("data-state") == "started", "the running job")
     one(driver, f"{running_css} .button-danger").click()
