@@ -8,7 +8,7 @@ PROTOS := $(shell find proto -name '*.proto')
 GENERATED := server/pixport/v1/import_service_pb2.py build/pixport.pb
 BUF := node_modules/.bin/buf
 
-.PHONY: run test unit e2e protos lint typecheck buf-lint bench postgres-check clean
+.PHONY: run test unit e2e protos lint typecheck buf-lint bench postgres-check clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,16 +34,28 @@ postgres-check:
 	  fi; \
 	fi
 
+# The web console's browser test drives Debian's Chromium and its driver (never a downloaded browser).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "pixport: installing chromium and chromium-driver (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "pixport: the console test needs /usr/bin/chromium and /usr/bin/chromedriver:" \
+	         "sudo apt-get install chromium chromium-driver" >&2; exit 1; \
+	  fi; \
+	fi
+
 run: $(GENERATED) postgres-check
 	exec $(BIN)/pixport up
 
-test: $(GENERATED) postgres-check buf-lint
+test: $(GENERATED) postgres-check buf-lint browser
 	$(BIN)/python -m pytest -q
 
 unit: $(GENERATED)
 	$(BIN)/python -m pytest -q tests/unit
 
-e2e: $(GENERATED) postgres-check
+e2e: $(GENERATED) postgres-check browser
 	$(BIN)/python -m pytest -q tests/e2e
 
 lint: $(STAMP)

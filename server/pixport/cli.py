@@ -16,6 +16,7 @@ from pixport.domain.auth import KNOWN_SCOPES, derive_client_secret, derive_user_
 from pixport.keys import load_server_key
 
 if TYPE_CHECKING:
+    from pixport.domain.auth import ClientRecord
     from pixport.store.organizations import OrganizationStore
 
 T = TypeVar("T")
@@ -244,6 +245,29 @@ def cmd_connector(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console_url(settings: Settings, args: argparse.Namespace) -> int:
+    """A sign-in link for the web console: reuses (or creates) a read/write client of the organisation and
+    puts a fresh token in the URL fragment, which browsers never send to a server."""
+    from urllib.parse import quote
+
+    from pixport.domain.auth import READ_SCOPE, WRITE_SCOPE
+
+    if args.ttl <= 0:
+        print("pixport: --ttl must be a positive number of seconds", file=sys.stderr)
+        return 2
+    scopes = (READ_SCOPE, WRITE_SCOPE)
+
+    async def find_or_create(store: OrganizationStore) -> ClientRecord:
+        found = await store.find_api_client(args.org, scopes)
+        return found if found is not None else await store.create_api_client(args.org, scopes)
+
+    client = _with_store(settings, find_or_create)
+    secret = derive_client_secret(load_server_key(settings.data_dir), client.id, client.secret_generation)
+    token = mint_token(secret, issuer=client.id, scopes=scopes, ttl_seconds=args.ttl)
+    print(f"{settings.public_url}/console/#token={quote(token, safe='')}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="pixport", description="pixport image import service")
     commands = root.add_subparsers(dest="command", required=True)
@@ -316,6 +340,11 @@ def parser() -> argparse.ArgumentParser:
     secret = commands.add_parser("webhook-secret", help="print an organisation's webhook signing secret")
     secret.add_argument("--org", required=True, help="organisation name")
     secret.set_defaults(handler=cmd_webhook_secret)
+
+    console = commands.add_parser("console-url", help="print a web console link that signs in to an organisation")
+    console.add_argument("--org", required=True, help="organisation name (created if new)")
+    console.add_argument("--ttl", type=int, default=8 * 3600, help="token lifetime in seconds (default 8 hours)")
+    console.set_defaults(handler=cmd_console_url)
     return root
 
 

@@ -67,3 +67,14 @@ class OrganizationStore:
             scopes=tuple(row["scopes"]), secret_generation=row["secret_generation"],
             previous_generation_until=row["previous_generation_until"],
         )
+
+    async def find_api_client(self, organization_name: str, scopes: tuple[str, ...]) -> ClientRecord | None:
+        """The organisation's oldest client allowed every scope given, if any."""
+        row = await self._pool.fetchrow(QUERIES["find_api_client_with_scopes"], organization_name, list(scopes))
+        if row is None:
+            return None
+        return ClientRecord(
+            id=row["id"], organization_id=row["organization_id"], organization_name=row["organization_name"],
+            scopes=tuple(row["scopes"]), secret_generation=row["secret_generation"],
+            previous_generation_until=row["previous_generation_until"],
+        )

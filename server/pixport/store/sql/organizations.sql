@@ -42,3 +42,12 @@ SELECT images_per_day FROM organizations WHERE id = $1 FOR NO KEY UPDATE;
 SELECT created_at, item_count FROM import_jobs
 WHERE organization_id = $1 AND created_at > now() - interval '24 hours'
 ORDER BY created_at;
+
+-- find_api_client_with_scopes --
+-- The organisation's oldest API client allowed every scope in $2 (the console reuses it).
+SELECT c.id, c.organization_id, o.name AS organization_name, c.scopes,
+       c.secret_generation, c.previous_generation_until
+FROM api_clients c JOIN organizations o ON o.id = c.organization_id
+WHERE o.name = $1 AND c.scopes @> $2::text[]
+ORDER BY c.created_at, c.id
+LIMIT 1;
