@@ -49,7 +49,7 @@ def test_sigterm_stops_everything_and_a_second_stack_runs_beside_the_first(stack
                  for pid in started if alive(pid)}
         assert any("postgres" in name for name in names) and any("envoy" in name for name in names)
         assert any("pixport.cli serve" in name for name in names)
-        assert any("pixport.cli worker" in name for name in names)
+        assert any("pixport.cli work" in name for name in names)
     finally:
         assert second.stop() == 0
     deadline = time.monotonic() + 10
