@@ -20,6 +20,7 @@ from pixport.config import Settings
 from pixport.connectors import Connector
 from pixport.connectors.salesforce import SalesforceConnector
 from pixport.dispatcher import WEBHOOK_CHANNEL, WebhookDispatcher
+from pixport.domain.retries import retry_delay
 from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import ImageRejected, Limits, PixelPool
 from pixport.imaging.pool import PixelPoolError
@@ -142,7 +143,8 @@ class Worker:
                                                      item.external_id, stored)
             await self._queue.finish_imported(item, item.lease_owner, stored)
         except FetchError as error:
-            await self._retry_or_fail(item, error.reason, retryable=error.retryable)
+            await self._retry_or_fail(item, error.reason, retryable=error.retryable,
+                                      retry_after=error.retry_after_seconds)
         except ImageRejected as error:
             await self._queue.finish_failed(item, item.lease_owner, error.reason)
         except PixelPoolError:
@@ -162,9 +164,11 @@ class Worker:
             raise FetchError(f"no connector {item.connector!r} for this image")
         return await connector.fetch(item.organization_id, item.connector_ref)
 
-    async def _retry_or_fail(self, item: ClaimedItem, reason: str, *, retryable: bool) -> None:
+    async def _retry_or_fail(
+        self, item: ClaimedItem, reason: str, *, retryable: bool, retry_after: float | None = None
+    ) -> None:
         if retryable and item.attempts < MAX_ATTEMPTS:
-            delay = RETRY_DELAYS[min(item.attempts - 1, len(RETRY_DELAYS) - 1)]
+            delay = retry_delay(item.attempts, retry_after)
             await self._queue.requeue(item, item.lease_owner, delay, reason)
             return
         if retryable and item.attempts > 1:

@@ -72,6 +72,8 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    # A connection reused after it broke mid-operation ("another operation is in progress").
+    asyncpg.InternalClientError,
 )
 
 
