@@ -22,4 +22,4 @@ def retry_delay(attempt: int, retry_after: float | None, rng: random.Random | No
     delay = backoff * chosen.uniform(0.5, 1.0)
     if retry_after is not None and retry_after > 0:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
-    return delay
+    return float(delay)
