@@ -5,7 +5,6 @@ import json
 import logging
 
 import pytest
-
 from pixport.observability import logs
 
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-
 from pixport.store.db import DatabaseGate, is_connection_error
 
 
