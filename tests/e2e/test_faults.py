@@ -28,6 +28,7 @@ FAULT_ENV = {
     # Short leases: an item held by a killed worker is claimed again within seconds.
     "PIXPORT_LEASE_SECONDS": "6",
     "PIXPORT_PIXEL_PROCESSES": "1",
+    "PIXPORT_MAX_PENDING_PER_ORG": "250",
 }
 
 
@@ -257,3 +258,24 @@ def test_sigterm_mid_batch_then_a_restart_on_the_same_data_dir_completes_it(
         time.sleep(0.5)
         assert [pid for pid in started if Path(f"/proc/{pid}").exists()
                 and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"] == []
+
+
+def test_past_the_pending_bound_a_batch_is_refused_whole_with_429(
+    faulty: Stack, origin: Origin, unique: str
+) -> None:
+    client = faulty.create_client(f"backlog-{unique}")
+    token = faulty.token(client["client_id"])
+    first = faulty.import_batch(token, _batch(origin, unique, 200, delay=2.0))
+    try:
+        refused = faulty.request("POST", "/api/v1/import/images", token=token, body={
+            "systemName": "tests", "images": _batch(origin, f"{unique}-more", 100)})
+        assert refused.status == 429, refused.body
+        assert int(refused.headers["retry-after"]) > 0
+        message = refused.json()[0]["error_details"]["message"]
+        pending = int(re.search(r"has (\d+) pending", message).group(1))  # type: ignore[union-attr]
+        assert 150 < pending <= 200 and "(at most 250)" in message, message
+        # Refused whole: nothing of it was stored.
+        jobs = faulty.request("GET", "/api/v1/import/jobs", token=token).json()
+        assert [job["id"] for job in jobs["importJobs"]] == [first]
+    finally:
+        assert faulty.request("POST", f"/api/v1/import/jobs/{first}:cancel", token=token).status == 200

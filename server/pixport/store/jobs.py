@@ -26,7 +26,8 @@ from pixport.store.queries import QUERIES
 from pixport.store.webhooks import enqueue_delivery
 
 # Called with (images per day or None, [(accepted at, images)] of the last 24 hours, now); raises to refuse.
-Admission = Callable[[int | None, list[tuple[datetime, int]], datetime], None]
+# (quota, last 24 hours' batches, now, (pending items of the organisation, of everyone)).
+Admission = Callable[[int | None, list[tuple[datetime, int]], datetime, tuple[int, int]], None]
 
 
 def image_ref(row: asyncpg.Record | dict[str, Any]) -> ImageRef | None:
@@ -71,7 +72,10 @@ async def admit_under_lock(connection: Connection, organization_id: str, admit: 
 async def admit_locked(connection: Connection, organization_id: str, limit: int | None, admit: Admission) -> None:
     window = await connection.fetch(QUERIES["usage_window"], organization_id) if limit is not None else []
     now = await connection.fetchval(QUERIES["database_now"])
-    admit(limit, [(row["created_at"], row["item_count"]) for row in window], now)
+    pending = await connection.fetchrow(QUERIES["pending_items"], organization_id)
+    assert pending is not None  # an aggregate always returns one row
+    admit(limit, [(row["created_at"], row["item_count"]) for row in window], now,
+          (pending["organization"], pending["everyone"]))
 
 
 async def append_event(
