@@ -6,6 +6,7 @@ delivery per job, and metrics that match what the test did."""
 from __future__ import annotations
 
 import http.client
+from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 import re
@@ -279,3 +280,34 @@ def test_past_the_pending_bound_a_batch_is_refused_whole_with_429(
         assert [job["id"] for job in jobs["importJobs"]] == [first]
     finally:
         assert faulty.request("POST", f"/api/v1/import/jobs/{first}:cancel", token=token).status == 200
+
+
+def test_50_concurrent_submitters_sending_twice_with_idempotency_keys_make_exactly_50_jobs(
+    stack: Stack, origin: Origin, org: dict[str, str], unique: str
+) -> None:
+    url = origin.serve(f"/{unique}/one.jpg", jpeg(32, 24, seed=3))
+
+    def submit(index: int) -> list[tuple[int, str]]:
+        body = {"systemName": "idem", "images": [{"url": url, "id": f"{unique}-{index}", "fileName": "x"}]}
+        answers = []
+        for _ in range(2):
+            response = stack.request("POST", "/api/v1/import/images", token=org["token"], body=body,
+                                     headers={"Idempotency-Key": f"{unique}-key-{index}"})
+            answers.append((response.status, response.json()["id"] if response.status == 200 else ""))
+        return answers
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(submit, range(50)))
+    assert all(status == 200 for answers in results for status, _ in answers), results
+    assert all(first == second for (_, first), (_, second) in results)
+    job_ids = {job_id for (_, job_id), _ in results}
+    assert len(job_ids) == 50
+    listed = stack.request("GET", "/api/v1/import/jobs?pageSize=200", token=org["token"]).json()["importJobs"]
+    assert {job["id"] for job in listed if job["id"] in job_ids} == job_ids
+    assert len([job for job in listed if job["id"] not in job_ids]) == 0  # a fresh organisation: nothing else
+
+    other_body = {"systemName": "idem", "images": [{"url": url, "id": "different", "fileName": "x"}]}
+    reused = stack.request("POST", "/api/v1/import/images", token=org["token"], body=other_body,
+                           headers={"Idempotency-Key": f"{unique}-key-0"})
+    assert reused.status == 409, reused.body
+    assert f"{unique}-key-0" in reused.json()["message"]

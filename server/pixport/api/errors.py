@@ -20,6 +20,7 @@ from pixport.domain.errors import (
     QuotaExceeded,
     Unauthenticated,
 )
+from pixport.domain.idempotency import IdempotencyKeyReused
 from pixport.store.db import is_connection_error
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ _CODES: list[tuple[type[DomainError], grpc.StatusCode, int, str]] = [
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, "PERMISSION_DENIED"),
     (QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, "USAGE_LIMIT_EXCEEDED"),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
+    (IdempotencyKeyReused, grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS, "IDEMPOTENCY_KEY_REUSED"),
 ]
 
 

@@ -11,6 +11,7 @@ from pixport.api import convert
 from pixport.api.auth import authenticate
 from pixport.api.context import ApiContext
 from pixport.api.errors import domain_errors
+from pixport.api.idempotency import with_idempotency_key
 from pixport.domain.batch import BatchRequest, ImageSpec
 from pixport.domain.imports import EventSource, ImportJobs, watch
 from pixport.v1 import import_job_pb2, import_service_pb2, import_service_pb2_grpc
@@ -46,7 +47,7 @@ class ImportServicer(import_service_pb2_grpc.ImportServiceServicer):
     ) -> import_service_pb2.CreateImportJobResponse:
         async with domain_errors(context):
             principal = await authenticate(context, self._api.authenticator)
-            job_id = await self._jobs.create(principal, batch_request(request))
+            job_id = await self._jobs.create(principal, with_idempotency_key(batch_request(request), context))
         return import_service_pb2.CreateImportJobResponse(id=job_id)
 
     async def GetImportJob(
