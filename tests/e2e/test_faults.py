@@ -6,13 +6,13 @@ delivery per job, and metrics that match what the test did."""
 from __future__ import annotations
 
 import http.client
-from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 import re
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from pixport.domain.quota import BacklogFull, BacklogLimits, admission, check_backlog
 
 LIMITS = BacklogLimits(per_organization=100, overall=1000)

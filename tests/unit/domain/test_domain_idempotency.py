@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from pixport.domain.batch import BatchRequest, ImageSpec
 from pixport.domain.idempotency import IdempotencyKeyReused, fingerprint, replay_check
 
