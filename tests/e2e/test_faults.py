@@ -6,6 +6,7 @@ delivery per job, and metrics that match what the test did."""
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 from support.images import jpeg
-from support.origin import Origin
+from support.origin import Origin, Route, Sequence
 from support.stack import FAST_WEBHOOK_RETRIES, Stack, free_port
 
 pytestmark = pytest.mark.slow
@@ -311,3 +312,35 @@ def test_50_concurrent_submitters_sending_twice_with_idempotency_keys_make_exact
                            headers={"Idempotency-Key": f"{unique}-key-0"})
     assert reused.status == 409, reused.body
     assert f"{unique}-key-0" in reused.json()["message"]
+
+
+def test_an_origin_asking_to_retry_after_2_s_is_honoured_and_the_wait_is_visible(
+    stack: Stack, origin: Origin, org: dict[str, str], unique: str
+) -> None:
+    path = f"/{unique}/busy.jpg"
+    busy = Route(b"busy", 503, {"Retry-After": "2"})
+    origin.routes[path] = Sequence([busy, busy, Route(jpeg(40, 30, seed=11))])
+    job_id = stack.import_batch(org["token"], [{"url": origin.url(path), "id": "b", "fileName": "b"}])
+    arrivals: list[float] = []
+    waiting: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        served = len(origin.requests_to(path))
+        while len(arrivals) < served:
+            arrivals.append(time.monotonic())
+        [image] = stack.request("GET", f"/api/v1/import/images/status?id={job_id}", token=org["token"]).json()["images"]
+        if image["status"] != "pending":
+            break
+        if "lastError" in image:
+            waiting.append(image)
+        time.sleep(0.05)
+    assert image["status"] == "success", image
+    assert len(origin.requests_to(path)) == 3
+    # While it waited, the item said how many attempts were made and why the last one failed.
+    assert waiting and {w["lastError"] for w in waiting} == {"HTTP 503 Service Unavailable from origin"}
+    # 1 and 2 while waiting out each Retry-After (3 once the third attempt is under way).
+    seen = [w["attempts"] for w in waiting]
+    assert seen == sorted(seen) and {1, 2} <= set(seen) <= {1, 2, 3}, seen
+    assert "attempts" not in image and "lastError" not in image  # gone once final
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert len(gaps) == 2 and all(gap >= 1.9 for gap in gaps), gaps
