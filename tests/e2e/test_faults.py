@@ -344,3 +344,23 @@ def test_an_origin_asking_to_retry_after_2_s_is_honoured_and_the_wait_is_visible
     assert "attempts" not in image and "lastError" not in image  # gone once final
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     assert len(gaps) == 2 and all(gap >= 1.9 for gap in gaps), gaps
+
+
+def test_the_edge_access_log_shows_the_callers_method_and_no_query_string(
+    stack: Stack, origin: Origin, org: dict[str, str], unique: str
+) -> None:
+    url = origin.serve(f"/{unique}/head.jpg", jpeg(40, 30, seed=21))
+    job_id = stack.import_batch(org["token"], [{"url": url, "id": "h", "fileName": "h"}])
+    [image] = stack.wait_job(job_id, org["token"])["images"]
+    path = "/api/v1/images/" + image["image"]["mediaId"] + "/mini"
+    response = stack.request("HEAD", f"{path}?v=secret-{unique}")
+    assert response.status == 200
+    request_id = response.headers["x-request-id"]
+    log = stack.data_dir / "logs" / "envoy.log"
+    deadline = time.monotonic() + 10
+    lines: list[str] = []
+    while time.monotonic() < deadline and not lines:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if request_id in line]
+        time.sleep(0.1)
+    assert len(lines) == 1 and re.fullmatch(rf"edge {request_id} HEAD {path} 200 \S+ \d+ms", lines[0]), lines
+    assert f"secret-{unique}" not in log.read_text(errors="replace")
