@@ -14,6 +14,7 @@ from pixport.api.errors import domain_errors
 from pixport.api.idempotency import with_idempotency_key
 from pixport.domain.batch import BatchRequest, ImageSpec
 from pixport.domain.imports import EventSource, ImportJobs, watch
+from pixport.domain.quota import StreamSlots
 from pixport.v1 import import_job_pb2, import_service_pb2, import_service_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -37,10 +38,11 @@ def batch_request(request: import_service_pb2.CreateImportJobRequest) -> BatchRe
 
 
 class ImportServicer(import_service_pb2_grpc.ImportServiceServicer):
-    def __init__(self, api: ApiContext, jobs: ImportJobs, hub: EventSource) -> None:
+    def __init__(self, api: ApiContext, jobs: ImportJobs, hub: EventSource, streams: StreamSlots | None = None) -> None:
         self._api = api
         self._jobs = jobs
         self._hub = hub
+        self._streams = streams or StreamSlots()
 
     async def CreateImportJob(
         self, request: import_service_pb2.CreateImportJobRequest, context: Context
@@ -86,5 +88,6 @@ class ImportServicer(import_service_pb2_grpc.ImportServiceServicer):
         urls = self._api.urls(context)
         async with domain_errors(context):
             principal = await authenticate(context, self._api.authenticator)
-            async for event in watch(self._jobs, self._hub, principal, request.id, request.after_sequence):
-                yield convert.job_event(event, urls)
+            with self._streams.hold(principal.organization_id):
+                async for event in watch(self._jobs, self._hub, principal, request.id, request.after_sequence):
+                    yield convert.job_event(event, urls)

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -98,3 +99,32 @@ def _retry_after(limit: int, window: Sequence[tuple[datetime, int]], requested: 
         if expired >= must_expire:
             return max(1, math.ceil((accepted_at + WINDOW - now).total_seconds()))
     return int(WINDOW.total_seconds())
+
+
+class StreamSlots:
+    """A bound on the live job streams an organisation holds open in one server process, so one
+    tenant cannot exhaust its connections (PIXPORT_MAX_STREAMS_PER_ORG, default 100)."""
+
+    def __init__(self, per_organization: int | None = None) -> None:
+        self._limit = per_organization if per_organization is not None else int(
+            os.environ.get("PIXPORT_MAX_STREAMS_PER_ORG", "") or 100)
+        self._open: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def hold(self, organization_id: str) -> Iterator[None]:
+        held = self._open.get(organization_id, 0)
+        if held >= self._limit:
+            raise BacklogFull(
+                f"Too many live streams: your organisation already has {held} open (at most {self._limit}). "
+                "Close one, or poll the job's status instead.",
+                limit=self._limit, used=held, requested=1, retry_after_seconds=5,
+            )
+        self._open[organization_id] = held + 1
+        try:
+            yield
+        finally:
+            remaining = self._open[organization_id] - 1
+            if remaining:
+                self._open[organization_id] = remaining
+            else:
+                del self._open[organization_id]

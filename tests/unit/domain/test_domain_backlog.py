@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from pixport.domain.quota import BacklogFull, BacklogLimits, admission, check_backlog
+from pixport.domain.quota import BacklogFull, BacklogLimits, StreamSlots, admission, check_backlog
 
 LIMITS = BacklogLimits(per_organization=100, overall=1000)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -30,3 +30,14 @@ def test_past_the_global_bound_the_batch_is_refused() -> None:
 def test_limits_come_from_the_environment() -> None:
     assert BacklogLimits.from_env({"PIXPORT_MAX_PENDING_PER_ORG": "5"}) == BacklogLimits(5, 10_000_000)
     assert BacklogLimits.from_env({}) == BacklogLimits(1_000_000, 10_000_000)
+
+
+def test_live_streams_are_bounded_per_organisation() -> None:
+    slots = StreamSlots(per_organization=2)
+    with slots.hold("a"), slots.hold("a"):
+        with pytest.raises(BacklogFull, match="already has 2 open"), slots.hold("a"):
+            pass
+        with slots.hold("b"):  # another organisation is not affected
+            pass
+    with slots.hold("a"), slots.hold("a"):  # released again
+        pass
