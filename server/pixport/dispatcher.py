@@ -113,10 +113,18 @@ class WebhookDispatcher:
         outcome = verdict(delivery.attempt_count + 1, status_code, retry_after, self._schedule)
         state = DeliveryState.FAILED if give_up and outcome.state is not DeliveryState.DELIVERED else outcome.state
         retry_in = outcome.retry_in_seconds if state is DeliveryState.PENDING else None
-        await self._store.settle(
-            delivery, self._owner, state=state, status_code=status_code, error=error, duration_ms=duration_ms,
-            excerpt=excerpt, retry_in_seconds=retry_in,
-        )
+        try:
+            await self._store.settle(
+                delivery, self._owner, state=state, status_code=status_code, error=error, duration_ms=duration_ms,
+                excerpt=excerpt, retry_in_seconds=retry_in,
+            )
+        except Exception as failure:
+            if not is_connection_error(failure):
+                raise
+            # The outcome could not be recorded: the lease expires and the attempt is made again
+            # (receivers deduplicate on webhook-id, which stays the same).
+            log.warning("webhook %s: could not record the attempt (%s); it will be retried", delivery.id, failure)
+            return
         WEBHOOK_ATTEMPTS.labels(outcome=_OUTCOMES.get(state, state.value)).inc()
         log.info("webhook %s attempt %d → %s (%s)", delivery.id, delivery.attempt_count + 1, state.value,
                  status_code or error, extra={"job_id": delivery.job_id, "organization_id": delivery.organization_id,
