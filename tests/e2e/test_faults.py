@@ -233,35 +233,6 @@ def test_a_request_log_line_carries_its_x_request_id(faulty: Stack) -> None:
     assert token not in log.read_text()
 
 
-def test_sigterm_mid_batch_then_a_restart_on_the_same_data_dir_completes_it(
-    faulty: Stack, origin: Origin, unique: str
-) -> None:
-    client = faulty.create_client(f"restart-{unique}")
-    token = faulty.token(client["client_id"])
-    count = 60
-    job_id = faulty.import_batch(token, _batch(origin, unique, count, delay=0.1))
-    _wait_until_some_finished(faulty, job_id, token, at_least=5)
-    assert faulty.stop() == 0
-    faulty.log.rename(faulty.data_dir / "up-before-restart.log")  # start() waits for a fresh "ready"
-    again = Stack(faulty.data_dir, {**FAULT_ENV, "PIXPORT_METRICS_PORT": str(free_port())})
-    again.start()
-    try:
-        _assert_exactly_once(again, origin, job_id, token, unique, count=count)
-    finally:
-        # A second SIGTERM exits at once, killing every child.
-        assert again.process is not None
-        started = [pid for pid, _ in _children(again.process.pid)]
-        again.process.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        again.process.send_signal(signal.SIGTERM)
-        began = time.monotonic()
-        assert again.process.wait(timeout=10) == 1
-        assert time.monotonic() - began < 5
-        time.sleep(0.5)
-        assert [pid for pid in started if Path(f"/proc/{pid}").exists()
-                and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"] == []
-
-
 def test_past_the_pending_bound_a_batch_is_refused_whole_with_429(
     faulty: Stack, origin: Origin, unique: str
 ) -> None:
@@ -364,3 +335,33 @@ def test_the_edge_access_log_shows_the_callers_method_and_no_query_string(
         time.sleep(0.1)
     assert len(lines) == 1 and re.fullmatch(rf"edge {request_id} HEAD {path} 200 \S+ \d+ms", lines[0]), lines
     assert f"secret-{unique}" not in log.read_text(errors="replace")
+
+
+# Last: it stops the module's stack for good.
+def test_sigterm_mid_batch_then_a_restart_on_the_same_data_dir_completes_it(
+    faulty: Stack, origin: Origin, unique: str
+) -> None:
+    client = faulty.create_client(f"restart-{unique}")
+    token = faulty.token(client["client_id"])
+    count = 60
+    job_id = faulty.import_batch(token, _batch(origin, unique, count, delay=0.1))
+    _wait_until_some_finished(faulty, job_id, token, at_least=5)
+    assert faulty.stop() == 0
+    faulty.log.rename(faulty.data_dir / "up-before-restart.log")  # start() waits for a fresh "ready"
+    again = Stack(faulty.data_dir, {**FAULT_ENV, "PIXPORT_METRICS_PORT": str(free_port())})
+    again.start()
+    try:
+        _assert_exactly_once(again, origin, job_id, token, unique, count=count)
+    finally:
+        # A second SIGTERM exits at once, killing every child.
+        assert again.process is not None
+        started = [pid for pid, _ in _children(again.process.pid)]
+        again.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        again.process.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        assert again.process.wait(timeout=10) == 1
+        assert time.monotonic() - began < 5
+        time.sleep(0.5)
+        assert [pid for pid in started if Path(f"/proc/{pid}").exists()
+                and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"] == []
