@@ -8,10 +8,14 @@ import logging
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
+from typing import TypeVar
 
 import asyncpg
 import asyncpg.pool
+
+T = TypeVar("T")
 
 # A connection as the store's helpers receive it: direct, or borrowed from the pool.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -118,6 +122,26 @@ class DatabaseGate:
 
     async def wait(self) -> None:
         await asyncio.sleep(self.delay())
+
+    async def retry(self, operation: Callable[[], Awaitable[T]], *, give_up_after: float | None = None) -> T:
+        """Run `operation` until it gets past connection errors (other errors propagate), backing
+        off meanwhile; after `give_up_after` seconds of outage the last connection error is raised.
+        For a worker's final write (finish_imported, requeue): the work already done is kept and
+        recorded once the database is back, instead of being counted as a failed attempt."""
+        started = time.monotonic()
+        while True:
+            try:
+                result = await operation()
+            except Exception as error:
+                if not is_connection_error(error):
+                    raise
+                self.failed(error)
+                if give_up_after is not None and time.monotonic() - started >= give_up_after:
+                    raise
+                await self.wait()
+                continue
+            self.healthy()
+            return result
 
 
 def migrations() -> list[tuple[int, str, str]]:

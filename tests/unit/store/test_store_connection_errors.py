@@ -32,3 +32,28 @@ def test_the_gate_backs_off_and_resets() -> None:
     assert 0.5 <= delays[0] <= 1.0 and all(4.0 <= d <= 8.0 for d in delays[3:])
     gate.healthy()
     assert not gate.is_down and gate.delay() <= 1.0
+
+
+async def test_retry_rides_out_connection_errors_and_lets_bugs_through() -> None:
+    gate = DatabaseGate("test", initial=0.001, maximum=0.002)
+    calls = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise asyncpg.CannotConnectNowError("starting up")
+        return "done"
+
+    assert await gate.retry(flaky) == "done" and len(calls) == 3 and not gate.is_down
+
+    async def broken() -> str:
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError):
+        await gate.retry(broken)
+
+    async def down() -> str:
+        raise ConnectionRefusedError(111, "refused")
+
+    with pytest.raises(ConnectionRefusedError):
+        await gate.retry(down, give_up_after=0.01)
