@@ -163,12 +163,12 @@ def test_a_worker_killed_mid_batch_is_restarted_and_every_image_is_imported_once
                              method="/pixport.v1.ImportService/CreateImportJob", code="OK")
     job_id = faulty.import_batch(token, _batch(origin, unique), webhook=origin.url(hook))
     _wait_until_some_finished(faulty, job_id, token)
-    victim = _child_pid(faulty, "pixport.cli worker")
+    victim = _child_pid(faulty, "pixport.cli work")
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _child_pid_or_none(faulty, "pixport.cli worker") in (None, victim):
+    while time.monotonic() < deadline and _child_pid_or_none(faulty, "pixport.cli work") in (None, victim):
         time.sleep(0.1)
-    assert _child_pid_or_none(faulty, "pixport.cli worker") not in (None, victim), "worker not restarted"
+    assert _child_pid_or_none(faulty, "pixport.cli work") not in (None, victim), "worker not restarted"
     _assert_exactly_once(faulty, origin, job_id, token, unique, hook=hook)
     assert "worker-1 exited with code -9; restarting" in faulty.log.read_text()
 

@@ -30,7 +30,6 @@ SERVER_SETTINGS = {
     "lock_timeout": "10s",
     "idle_in_transaction_session_timeout": "60s",
 }
-MIGRATION_LOCK_TIMEOUT = "60s"
 
 # Serialises migrations when several processes start at once against one database.
 _MIGRATION_LOCK = 0x706978706F7274  # "pixport"
@@ -159,9 +158,6 @@ async def migrate(dsn: str) -> list[str]:
     connection = await asyncpg.connect(dsn)
     applied: list[str] = []
     try:
-        # A migration stuck behind another process's lock (or a long-held table lock) fails
-        # with a clear error instead of blocking start-up forever.
-        await connection.execute(f"SET lock_timeout = '{MIGRATION_LOCK_TIMEOUT}'")
         await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
         await connection.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -50,7 +50,7 @@ def _item_view(row: asyncpg.Record) -> ItemView:
         external_id=row["external_id"], title=row["title"],
         image=ImageRef.from_payload(row["image_summary"])
         if status in (ItemStatus.SUCCESS, ItemStatus.SKIPPED) and row["image_summary"] else None,
-        attempts=row["attempts"],
+        attempts=row.get("attempts") or 0,
         last_error=row["reason"] if not status.final else None,  # a retry's reason, set by requeue
     )
 
