@@ -237,6 +237,8 @@ function envoy_on_request(request_handle)
 
   -- HEAD on image bytes is answered as GET; Envoy drops the body of a response to a HEAD request.
   local method = headers:get(":method")
+  -- The access log shows the method the caller used, not the rewritten one.
+  request_handle:streamInfo():dynamicMetadata():set("pixport", "method", method)
   if method == "HEAD" and string.find(headers:get(":path") or "", "^/api/v1/images/[^/?]+/[^/?]+") then
     headers:replace(":method", "GET")
   end

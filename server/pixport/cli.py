@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,10 +30,12 @@ def database_url(settings: Settings) -> str:
 
 
 def _configure_logging(name: str) -> None:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr,
-        format=f"%(asctime)s {name}[%(process)d] %(levelname)s %(name)s: %(message)s",
-    )
+    """Structured logs (PIXPORT_LOG_FORMAT) and, with PIXPORT_METRICS_PORT, this process's metrics."""
+    from pixport.observability import logs
+    from pixport.observability.exposition import serve_own_metrics_if_asked
+
+    logs.configure(name)
+    serve_own_metrics_if_asked()
 
 
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:

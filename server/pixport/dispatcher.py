@@ -11,11 +11,12 @@ import logging
 import time
 from datetime import UTC, datetime
 
-import asyncpg
 from standardwebhooks.webhooks import Webhook
 
 from pixport.domain.webhooks import DEFAULT_SCHEDULE, DeliveryState, parse_retry_after, verdict, webhook_secret
 from pixport.fetch import Fetcher, FetchError
+from pixport.observability.metrics import WEBHOOK_ATTEMPTS
+from pixport.store.db import DatabaseGate, is_connection_error
 from pixport.store.webhooks import ClaimedDelivery, WebhookStore
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ LEASE_SECONDS = 60.0
 POST_TIMEOUT_SECONDS = 15.0
 CONCURRENCY = 8
 SWEEP_SECONDS = 1.0
+# The metric's outcome label for each state an attempt leaves a delivery in.
+_OUTCOMES = {DeliveryState.DELIVERED: "delivered", DeliveryState.PENDING: "retry", DeliveryState.FAILED: "failed"}
 
 
 class WebhookDispatcher:
@@ -38,6 +41,7 @@ class WebhookDispatcher:
         self._schedule = schedule
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._database = DatabaseGate("webhook dispatcher")
 
     def wake(self, *_args: object) -> None:
         self._wake.set()
@@ -47,9 +51,14 @@ class WebhookDispatcher:
             free = CONCURRENCY - len(self._inflight)
             try:
                 claimed = await self._store.claim(self._owner, LEASE_SECONDS, free) if free > 0 else []
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning("claiming webhook deliveries failed: %s; retrying", error)
-                claimed = []
+                self._database.healthy()
+            except Exception as error:
+                if not is_connection_error(error):
+                    raise
+                # The database is away: no claims, no attempts spent; back off until it returns.
+                self._database.failed(error)
+                await self._database.wait()
+                continue
             for delivery in claimed:
                 task = asyncio.create_task(self._deliver(delivery), name=f"webhook-{delivery.id}")
                 self._inflight.add(task)
@@ -104,9 +113,20 @@ class WebhookDispatcher:
         outcome = verdict(delivery.attempt_count + 1, status_code, retry_after, self._schedule)
         state = DeliveryState.FAILED if give_up and outcome.state is not DeliveryState.DELIVERED else outcome.state
         retry_in = outcome.retry_in_seconds if state is DeliveryState.PENDING else None
-        await self._store.settle(
-            delivery, self._owner, state=state, status_code=status_code, error=error, duration_ms=duration_ms,
-            excerpt=excerpt, retry_in_seconds=retry_in,
-        )
+        try:
+            await self._store.settle(
+                delivery, self._owner, state=state, status_code=status_code, error=error, duration_ms=duration_ms,
+                excerpt=excerpt, retry_in_seconds=retry_in,
+            )
+        except Exception as failure:
+            if not is_connection_error(failure):
+                raise
+            # The outcome could not be recorded: the lease expires and the attempt is made again
+            # (receivers deduplicate on webhook-id, which stays the same).
+            log.warning("webhook %s: could not record the attempt (%s); it will be retried", delivery.id, failure)
+            return
+        WEBHOOK_ATTEMPTS.labels(outcome=_OUTCOMES.get(state, state.value)).inc()
         log.info("webhook %s attempt %d → %s (%s)", delivery.id, delivery.attempt_count + 1, state.value,
-                 status_code or error)
+                 status_code or error, extra={"job_id": delivery.job_id, "organization_id": delivery.organization_id,
+                                              "attempt": delivery.attempt_count + 1, "duration_ms": duration_ms,
+                                              "outcome": _OUTCOMES.get(state, state.value)})

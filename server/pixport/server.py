@@ -18,6 +18,7 @@ from pixport.api.context import ApiContext
 from pixport.api.decoding import DecodeErrorInterceptor
 from pixport.api.image_servicer import ImageServicer
 from pixport.api.import_servicer import ImportServicer
+from pixport.api.observability_interceptor import ObservabilityInterceptor
 from pixport.api.readiness_servicer import ReadinessServicer
 from pixport.api.sharinpix_servicers import AlbumServicer, SingleImportServicer
 from pixport.api.webhook_servicer import WebhookServicer
@@ -28,12 +29,14 @@ from pixport.domain.imports import ImportJobs
 from pixport.domain.sharinpix import AlbumImages, SingleImports
 from pixport.domain.webhooks import Webhooks
 from pixport.keys import load_server_key
+from pixport.observability.queue_gauges import QueueGauges
 from pixport.sealing import Sealer
 from pixport.store.db import create_pool, ping
 from pixport.store.images import ImageStore
 from pixport.store.jobs import JobStore
 from pixport.store.notifications import EventHub
 from pixport.store.organizations import OrganizationStore
+from pixport.store.queue_depth import queue_depth
 from pixport.store.sharinpix import SharinpixStore
 from pixport.store.webhooks import WebhookStore
 from pixport.v1 import (
@@ -63,19 +66,33 @@ SERVICE_NAMES = (
 )
 
 
+# How long streams and calls in progress get to finish once draining starts.
+DRAIN_GRACE_SECONDS = 5.0
+
+
+async def _set_health(health_servicer: Any, status: Any) -> None:
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, status)
+
+
 async def _watch_database(pool: asyncpg.Pool, health_servicer: Any) -> None:
     """Keep grpc.health.v1 truthful: NOT_SERVING while the database does not answer."""
     serving = health_pb2.HealthCheckResponse.SERVING
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    was_up: bool | None = None
     while True:
         try:
             await ping(pool)
-            status = serving
-        except Exception:
-            status = not_serving
-        for name in ("", *SERVICE_NAMES):
-            await health_servicer.set(name, status)
-        await asyncio.sleep(2)
+            up = True
+        except Exception as error:
+            up = False
+            if was_up is not False:
+                log.warning("database unavailable (%s): health NOT_SERVING", error or type(error).__name__)
+        if up and was_up is False:
+            log.warning("database answering again: health SERVING")
+        was_up = up
+        await _set_health(health_servicer, serving if up else not_serving)
+        await asyncio.sleep(1 if not up else 2)
 
 
 async def serve(settings: Settings, dsn: str) -> None:
@@ -89,7 +106,8 @@ async def serve(settings: Settings, dsn: str) -> None:
         configured_public_url=settings.configured_public_url,
         default_public_url=settings.public_url,
     )
-    server = grpc.aio.server(interceptors=[DecodeErrorInterceptor()], options=[
+    draining = asyncio.Event()
+    server = grpc.aio.server(interceptors=[ObservabilityInterceptor(draining), DecodeErrorInterceptor()], options=[
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.so_reuseport", 0),
@@ -120,17 +138,24 @@ async def serve(settings: Settings, dsn: str) -> None:
         raise SystemExit(f"cannot listen on {address}")
     await server.start()
     watcher = asyncio.create_task(_watch_database(pool, health_servicer))
+    gauges = asyncio.create_task(QueueGauges(lambda: queue_depth(pool)).run(), name="queue-gauges")
     log.info("gRPC server listening on %s", address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    log.info("gRPC server stopping")
-    await server.stop(grace=5)
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
+    # Drain: health NOT_SERVING (load balancers stop sending), streams end with UNAVAILABLE
+    # naming the sequence to resume from, calls in progress get the grace period.
+    log.info("gRPC server draining")
+    for task in (watcher, gauges):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
+    draining.set()
+    await server.stop(grace=DRAIN_GRACE_SECONDS)
+    log.info("gRPC server stopped")
     await hub.close()
     await blob_store.close()
     await pool.close()

@@ -33,7 +33,9 @@ def batch(*external_ids: str, system_name: str = "archive", request_id: str = ""
     )
 
 
-def admit_all(limit: int | None, window: list[tuple[datetime, int]], now: datetime) -> None:
+def admit_all(
+    limit: int | None, window: list[tuple[datetime, int]], now: datetime, pending: tuple[int, int] = (0, 0)
+) -> None:
     """The admission check of create_job that lets every batch in (quota is not under test here)."""
 
 

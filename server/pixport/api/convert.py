@@ -74,6 +74,9 @@ def import_item(item: ItemView, urls: PublicUrls) -> import_job_pb2.ImportItem:
         message.reason = item.reason
     if item.image is not None:
         message.image.CopyFrom(image_summary(item.image, urls))
+    if item.last_error is not None:
+        message.attempts = item.attempts
+        message.last_error = item.last_error
     return message
 
 

@@ -20,6 +20,8 @@ from pixport.domain.errors import (
     QuotaExceeded,
     Unauthenticated,
 )
+from pixport.domain.idempotency import IdempotencyKeyReused
+from pixport.store.db import is_connection_error
 
 log = logging.getLogger(__name__)
 ERROR_DOMAIN = "pixport"
@@ -31,6 +33,7 @@ _CODES: list[tuple[type[DomainError], grpc.StatusCode, int, str]] = [
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, "PERMISSION_DENIED"),
     (QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, "USAGE_LIMIT_EXCEEDED"),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
+    (IdempotencyKeyReused, grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS, "IDEMPOTENCY_KEY_REUSED"),
 ]
 
 
@@ -85,7 +88,27 @@ async def domain_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None
         raise
     except DomainError as error:
         await abort(context, error)
-    except Exception:
+    except Exception as error:
+        if is_connection_error(error):  # the database is away: the caller should retry, not give up
+            await abort_unavailable(context)
         log.exception("unexpected error serving a request")
         await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
 
+
+
+# Seconds a caller should wait before retrying while the database is unavailable.
+UNAVAILABLE_RETRY_SECONDS = 2
+
+
+async def abort_unavailable(context: grpc.aio.ServicerContext) -> NoReturn:  # type: ignore[type-arg]
+    """UNAVAILABLE with RetryInfo and a `retry-after` trailer (REST: 503 with Retry-After)."""
+    message = "the database is unavailable; retry shortly"
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
+    status.details.append(_pack(error_details_pb2.ErrorInfo(reason="DATABASE_UNAVAILABLE", domain=ERROR_DOMAIN)))
+    status.details.append(_pack(error_details_pb2.RetryInfo(retry_delay={"seconds": UNAVAILABLE_RETRY_SECONDS})))
+    await context.abort(
+        grpc.StatusCode.UNAVAILABLE, message,
+        trailing_metadata=(("retry-after", str(UNAVAILABLE_RETRY_SECONDS)),
+                           ("grpc-status-details-bin", status.SerializeToString())),
+    )
+    raise AssertionError("unreachable")  # context.abort raises

@@ -11,8 +11,10 @@ from pixport.api import convert
 from pixport.api.auth import authenticate
 from pixport.api.context import ApiContext
 from pixport.api.errors import domain_errors
+from pixport.api.idempotency import with_idempotency_key
 from pixport.domain.batch import BatchRequest, ImageSpec
 from pixport.domain.imports import EventSource, ImportJobs, watch
+from pixport.domain.quota import StreamSlots
 from pixport.v1 import import_job_pb2, import_service_pb2, import_service_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -36,17 +38,18 @@ def batch_request(request: import_service_pb2.CreateImportJobRequest) -> BatchRe
 
 
 class ImportServicer(import_service_pb2_grpc.ImportServiceServicer):
-    def __init__(self, api: ApiContext, jobs: ImportJobs, hub: EventSource) -> None:
+    def __init__(self, api: ApiContext, jobs: ImportJobs, hub: EventSource, streams: StreamSlots | None = None) -> None:
         self._api = api
         self._jobs = jobs
         self._hub = hub
+        self._streams = streams or StreamSlots()
 
     async def CreateImportJob(
         self, request: import_service_pb2.CreateImportJobRequest, context: Context
     ) -> import_service_pb2.CreateImportJobResponse:
         async with domain_errors(context):
             principal = await authenticate(context, self._api.authenticator)
-            job_id = await self._jobs.create(principal, batch_request(request))
+            job_id = await self._jobs.create(principal, with_idempotency_key(batch_request(request), context))
         return import_service_pb2.CreateImportJobResponse(id=job_id)
 
     async def GetImportJob(
@@ -85,5 +88,6 @@ class ImportServicer(import_service_pb2_grpc.ImportServiceServicer):
         urls = self._api.urls(context)
         async with domain_errors(context):
             principal = await authenticate(context, self._api.authenticator)
-            async for event in watch(self._jobs, self._hub, principal, request.id, request.after_sequence):
-                yield convert.job_event(event, urls)
+            with self._streams.hold(principal.organization_id):
+                async for event in watch(self._jobs, self._hub, principal, request.id, request.after_sequence):
+                    yield convert.job_event(event, urls)

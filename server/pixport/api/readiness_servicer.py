@@ -8,8 +8,9 @@ from typing import Any
 import asyncpg
 import grpc
 
+from pixport.api.errors import UNAVAILABLE_RETRY_SECONDS
 from pixport.blobs import BlobStore, BlobStoreUnavailable
-from pixport.store.db import ping
+from pixport.store.db import is_connection_error, ping
 from pixport.v1 import readiness_service_pb2, readiness_service_pb2_grpc
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -26,8 +27,11 @@ class ReadinessServicer(readiness_service_pb2_grpc.ReadinessServiceServicer):
         started = time.perf_counter()
         try:
             await ping(self._pool)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
+        except Exception as error:
+            if not is_connection_error(error) and not isinstance(error, asyncpg.PostgresError):
+                raise
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable",
+                                trailing_metadata=(("retry-after", str(UNAVAILABLE_RETRY_SECONDS)),))
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         try:
             await self._blobs.check()

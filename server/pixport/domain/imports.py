@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from pixport.domain.auth import READ_SCOPE, WRITE_SCOPE, Principal
 from pixport.domain.batch import BatchRequest, validate_batch
 from pixport.domain.errors import FieldViolation, InvalidArgument, NotFound
+from pixport.domain.idempotency import fingerprint, replay_check
 from pixport.domain.ids import looks_like_id, new_job_id
 from pixport.domain.quota import admission
 from pixport.domain.records import JobEvent, JobView
@@ -48,8 +49,14 @@ class ImportJobs:
     async def create(self, principal: Principal, request: BatchRequest) -> str:
         principal.require(WRITE_SCOPE)
         batch = validate_batch(request)  # validation first: an invalid batch is a 400 whatever the quota
+        if not batch.request_id:
+            return await self._jobs.create_job(
+                new_job_id(), principal.organization_id, batch, admission(len(batch.images))
+            )
+        expected = fingerprint(batch)
         return await self._jobs.create_job(
-            new_job_id(), principal.organization_id, batch, admission(len(batch.images))
+            new_job_id(), principal.organization_id, batch, admission(len(batch.images)),
+            fingerprint=expected, replay=replay_check(batch.request_id, expected),
         )
 
     async def get(self, principal: Principal, job_id: str, *, with_items: bool = True) -> JobView:

@@ -12,7 +12,7 @@ from pixport.domain.states import job_state
 CANCELLED_REASON = "job cancelled"
 
 # Called with (images per day or None, [(accepted at, images)] of the last 24 hours, now); raises to refuse.
-Admission = Callable[[int | None, list[tuple[datetime, int]], datetime], None]
+Admission = Callable[[int | None, list[tuple[datetime, int]], datetime, tuple[int, int]], None]
 
 
 def is_done(overview: Overview) -> bool:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pixport.blobs.base import BlobStoreUnavailable
 from pixport.domain.queue import ClaimedItem, Outcome, StoredImage
 from pixport.domain.records import ItemStatus
+from pixport.domain.retries import retry_delay
 from pixport.domain.stored import blobs_of, image_record
 from pixport.imaging.pool import PixelPoolClosed, PixelPoolError
 from pixport.imaging.types import Analysis, ImageRejected
@@ -35,7 +36,6 @@ from pixport.observability.metrics import (
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # the README promises: given up with a reason after 3 attempts
-RETRY_DELAYS = (2.0, 10.0)  # seconds before attempts 2 and 3
 URL_SOURCE = "url"  # the item's `connector` when its bytes come from its URL
 POOL_UNAVAILABLE = "image processing is unavailable"
 INTERNAL_ERROR = "internal error while processing the image"
@@ -50,10 +50,11 @@ class Unfetchable(Exception):
     The runner's adapters translate the HTTP client's and the connectors' errors into this one.
     """
 
-    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+    def __init__(self, reason: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable  # True for failures that may pass: timeouts, connection errors, 5xx, 429
+        self.retry_after = retry_after  # seconds the origin asked us to wait (Retry-After), if it did
 
 
 class UrlSource(Protocol):
@@ -114,10 +115,16 @@ class GiveUp:
     reason: str
 
 
-def after_failure(attempts: int, reason: str, *, retryable: bool) -> Retry | GiveUp:
-    """What to do after attempt number `attempts` (1-based) failed for `reason`."""
+Delays = Callable[[int, float | None], float]
+
+
+def after_failure(
+    attempts: int, reason: str, *, retryable: bool, retry_after: float | None = None, delays: Delays = retry_delay
+) -> Retry | GiveUp:
+    """What to do after attempt number `attempts` (1-based) failed for `reason`: retry after a jittered
+    backoff that honours the origin's Retry-After, or give up."""
     if retryable and attempts < MAX_ATTEMPTS:
-        return Retry(RETRY_DELAYS[min(attempts - 1, len(RETRY_DELAYS) - 1)], reason)
+        return Retry(delays(attempts, retry_after), reason)
     if retryable and attempts > 1:
         return GiveUp(f"{reason} (gave up after {attempts} attempts)")
     return GiveUp(reason)
@@ -158,17 +165,19 @@ class Result:
 class _Failed(Exception):
     """Internal: this attempt failed for `reason`; after_failure() decides what follows."""
 
-    def __init__(self, reason: str, *, retryable: bool) -> None:
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class Journey:
     def __init__(
         self, *, queue: Queue, pixels: Pixels, blobs: Blobs, duplicates: Duplicates, urls: UrlSource,
-        connectors: Mapping[str, Connector],
+        connectors: Mapping[str, Connector], delays: Delays = retry_delay,
     ) -> None:
+        self._delays = delays
         self._queue = queue
         self._pixels = pixels
         self._blobs = blobs
@@ -189,12 +198,14 @@ class Journey:
         except PixelPoolClosed:
             return await self.hand_back(item)  # the worker is stopping: not this item's attempt
         except _Failed as failed:
-            return await self._after(item, after_failure(item.attempts, failed.reason, retryable=failed.retryable),
-                                     timings)
+            step = after_failure(item.attempts, failed.reason, retryable=failed.retryable,
+                                 retry_after=failed.retry_after, delays=self._delays)
+            return await self._after(item, step, timings)
         except Exception:
             log.exception("unexpected error processing item %s of job %s", item.id, item.job_id,
                           extra=_context(item, timings))
-            return await self._after(item, after_failure(item.attempts, INTERNAL_ERROR, retryable=True), timings)
+            return await self._after(item, after_failure(item.attempts, INTERNAL_ERROR, retryable=True,
+                                                           delays=self._delays), timings)
         outcome = await self._queue.finish_imported(item, item.lease_owner, stored)
         return self._finished(item, outcome, timings)
 
@@ -237,7 +248,7 @@ class Journey:
             outcome = "ok"
             return data
         except Unfetchable as error:
-            raise _Failed(error.reason, retryable=error.retryable) from None
+            raise _Failed(error.reason, retryable=error.retryable, retry_after=error.retry_after) from None
         finally:
             timings.fetch_ms = _ms_since(started)
             FETCH_DURATION.labels(outcome=outcome).observe(timings.fetch_ms / 1000)

@@ -74,6 +74,8 @@ class ItemView:
     external_id: str
     title: str
     image: ImageRef | None
+    attempts: int = 0
+    last_error: str | None = None  # the previous attempt's failure, while waiting for the next
 
 
 @dataclass(frozen=True)

@@ -43,14 +43,26 @@ class PostResult:
     body_excerpt: str  # at most 512 characters of the response body, for delivery logs
 
 
-def http_error(status: int) -> FetchError:
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header's delay in seconds (the HTTP-date form is ignored), capped at an hour."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), 3600.0) if seconds == seconds else None  # NaN is not a delay
+
+
+def http_error(status: int, retry_after: str | None = None) -> FetchError:
     # The reason phrase comes from our table, not from the origin's status line.
     try:
         phrase = f" {HTTPStatus(status).phrase}"
     except ValueError:
         phrase = ""
     retryable = status >= 500 or status in RETRYABLE_STATUSES
-    return FetchError(f"HTTP {status}{phrase} from origin", retryable=retryable, status=status)
+    return FetchError(f"HTTP {status}{phrase} from origin", retryable=retryable, status=status,
+                      retry_after_seconds=retry_after_seconds(retry_after) if retryable else None)
 
 
 def _declared_length(resp: aiohttp.ClientResponse) -> int | None:
@@ -155,7 +167,7 @@ class Fetcher:
                 ) as resp:
                     if resp.status not in FOLLOWED_REDIRECTS:
                         if not 200 <= resp.status < 300:
-                            raise http_error(resp.status)
+                            raise http_error(resp.status, resp.headers.get("Retry-After"))
                         data = await self._read_body(resp)
                         content_type = resp.headers.get("Content-Type")
                         return FetchResult(str(current), resp.status, content_type, data, tuple(chain))

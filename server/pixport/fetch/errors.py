@@ -21,11 +21,15 @@ class FetchError(Exception):
     go away (timeouts, connection errors, 5xx, 408, 429) and False for refusals, 4xx and size limits.
     """
 
-    def __init__(self, reason: str, *, retryable: bool = False, status: int | None = None) -> None:
+    def __init__(
+        self, reason: str, *, retryable: bool = False, status: int | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.status = status  # the origin's HTTP status, when it answered with an error status
+        self.retry_after_seconds = retry_after_seconds  # the origin's Retry-After (delta-seconds form)
 
     def __repr__(self) -> str:
         return f"FetchError({self.reason!r}, retryable={self.retryable})"

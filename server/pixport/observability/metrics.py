@@ -34,10 +34,15 @@ STORE_DURATION = Histogram(
     "pixport_store_duration_seconds", "Time to write an image's original and renditions to the blob store.",
     buckets=LATENCY_BUCKETS,
 )
-QUEUE_ITEMS = Gauge("pixport_queue_items", "Unfinished import items, by state (pending, running).", ["state"])
+# Queue gauges are read from the database by every server process; under the multiprocess
+# exposition of `pixport up` the most recent reading of a live process is the value shown.
+QUEUE_ITEMS = Gauge(
+    "pixport_queue_items", "Unfinished import items, by state (pending, running).", ["state"],
+    multiprocess_mode="livemostrecent",
+)
 QUEUE_PENDING_BY_ORGANIZATION = Gauge(
     "pixport_queue_pending_items", "Pending import items of the organisations with the most pending work "
-    "(the rest summed as organization=\"other\").", ["organization"],
+    "(the rest summed as organization=\"other\").", ["organization"], multiprocess_mode="livemostrecent",
 )
 LEASE_RECLAIMS = Counter(
     "pixport_lease_reclaims_total", "Items claimed again after their previous worker's lease expired."

@@ -121,6 +121,10 @@ class EmbeddedPostgres:
         """Start `postgres` in the foreground as a child, so stopping our process stops it."""
         bindir = find_bindir()
         owner = self._run_as()
+        if owner is not None:
+            # Again at every (re)start: something else (pytest does, for its temp root) may have
+            # taken the search permission away since the cluster was prepared.
+            self._make_reachable()
         log = self.log_file.open("ab")
         self._chown(self.log_file, owner)
         return subprocess.Popen(

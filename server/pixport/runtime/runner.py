@@ -17,8 +17,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Protocol
 
-import asyncpg
-
 from pixport import blobs
 from pixport.config import Settings
 from pixport.connectors import Connector, registry
@@ -28,14 +26,14 @@ from pixport.domain import journey as domain_journey
 from pixport.domain.blob_records import RecordingBlobStore
 from pixport.domain.duplicates import DuplicateFinder
 from pixport.domain.journey import Journey, Unfetchable
-from pixport.domain.queue import ClaimedItem
+from pixport.domain.queue import ClaimedItem, Outcome, StoredImage
 from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import Limits, PixelPool
 from pixport.keys import load_server_key
 from pixport.observability.metrics import LEASE_RECLAIMS
 from pixport.runtime.housekeeping import run_blob_gc, run_retention
 from pixport.sealing import Sealer
-from pixport.store.db import create_pool
+from pixport.store.db import DatabaseGate, create_pool, is_connection_error
 from pixport.store.duplicates import PhashStore
 from pixport.store.housekeeping import BlobLedgerStore
 from pixport.store.notifications import listen
@@ -52,7 +50,6 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 # While items are in flight, claim again only once this share of the slots is free: one round trip brings
 # several items instead of one per finished item (the per-item overhead of dead links and small images).
 CLAIM_BATCH_SHARE = 0.25
-_DATABASE_AWAY = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class Claims(Protocol):
@@ -86,6 +83,7 @@ class Runner:
         self._inflight: dict[asyncio.Task[object], ClaimedItem] = {}
         self._wake = asyncio.Event()
         self._claim_count = 0
+        self._database = DatabaseGate("worker claims")
 
     def wake(self, *_args: object) -> None:
         """A NOTIFY on the queue channel (or anything else worth a look at the queue)."""
@@ -106,11 +104,14 @@ class Runner:
                 if worth_claiming:
                     try:
                         claimed = await self._claim(free)
-                    except _DATABASE_AWAY as error:
-                        # The database is away (restart, failover): keep the process, try again shortly.
-                        log.warning("claiming items failed: %s; retrying", error)
-                        await self._sleep(stop, self._sweep_seconds)
+                    except Exception as error:
+                        if not is_connection_error(error):
+                            raise
+                        # The database is away (restart, failover): keep the process, back off, claim nothing.
+                        self._database.failed(error)
+                        await self._sleep(stop, self._database.delay())
                         continue
+                    self._database.healthy()
                 for item in claimed:
                     self._start(item)
                 if not worth_claiming or len(claimed) < free:  # no room, or the queue is drained: wait for news
@@ -154,7 +155,9 @@ class Runner:
             await asyncio.sleep(interval)
             try:
                 await self._claims.extend_leases(self.inflight, self._lease_seconds)
-            except _DATABASE_AWAY as error:
+            except Exception as error:
+                if not is_connection_error(error):
+                    raise
                 log.warning("extending leases failed: %s", error)
 
     async def _wait(self, stop: asyncio.Event) -> None:
@@ -185,11 +188,56 @@ class Runner:
             if item is not None:
                 try:
                     await self._journey.hand_back(item)
-                except _DATABASE_AWAY as error:  # its lease expires instead
+                except Exception as error:  # its lease expires instead
+                    if not is_connection_error(error):
+                        raise
                     log.warning("handing item %s back failed: %s", item.id, error)
 
 
 # --- Adapters from the real clients to the journey's ports ------------------------------------------------
+
+
+class GatedQueue:
+    """The queue's writes as the journey's Queue port, waiting out a database outage (up to a lease)
+    instead of failing: work already done is recorded once the database is back, and no attempt is
+    spent on an outage."""
+
+    def __init__(self, inner: QueueStore, lease_seconds: float) -> None:
+        self._inner = inner
+        self._gate = DatabaseGate("worker results")
+        self._patience = lease_seconds
+
+    async def requeue(
+        self, item: ClaimedItem, owner: str, delay_seconds: float, reason: str | None, *, refund: bool = False
+    ) -> bool:
+        return await self._gate.retry(
+            lambda: self._inner.requeue(item, owner, delay_seconds, reason, refund=refund), give_up_after=self._patience
+        )
+
+    async def finish_failed(self, item: ClaimedItem, owner: str, reason: str) -> Outcome | None:
+        return await self._gate.retry(lambda: self._inner.finish_failed(item, owner, reason),
+                                      give_up_after=self._patience)
+
+    async def finish_imported(self, item: ClaimedItem, owner: str, stored: StoredImage) -> Outcome | None:
+        return await self._gate.retry(lambda: self._inner.finish_imported(item, owner, stored),
+                                      give_up_after=self._patience)
+
+
+class GatedDuplicates:
+    """Near-duplicate search that waits out a database outage like the queue's writes."""
+
+    def __init__(self, inner: DuplicateFinder, lease_seconds: float) -> None:
+        self._inner = inner
+        self._gate = DatabaseGate("near-duplicate search")
+        self._patience = lease_seconds
+
+    async def annotate(
+        self, organization_id: str, system_name: str, external_id: str, stored: StoredImage
+    ) -> StoredImage:
+        return await self._gate.retry(
+            lambda: self._inner.annotate(organization_id, system_name, external_id, stored),
+            give_up_after=self._patience,
+        )
 
 
 class GuardedUrls:
@@ -202,7 +250,7 @@ class GuardedUrls:
         try:
             return (await self._fetcher.fetch(url, headers)).data
         except FetchError as error:
-            raise Unfetchable(error.reason, retryable=error.retryable) from None
+            raise Unfetchable(error.reason, retryable=error.retryable, retry_after=error.retry_after_seconds) from None
 
 
 class TranslatedConnector:
@@ -216,7 +264,7 @@ class TranslatedConnector:
         try:
             return await self._connector.fetch(organization_id, ref)
         except FetchError as error:
-            raise Unfetchable(error.reason, retryable=error.retryable) from None
+            raise Unfetchable(error.reason, retryable=error.retryable, retry_after=error.retry_after_seconds) from None
 
 
 def _owner() -> str:
@@ -239,8 +287,10 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     queue = QueueStore(pool)
     blob_store = blobs.from_settings(settings)
     journey = Journey(
-        queue=queue, pixels=pixels, blobs=RecordingBlobStore(blob_store, BlobLedgerStore(pool)),
-        duplicates=DuplicateFinder(PhashStore(pool)), urls=GuardedUrls(fetcher),
+        queue=GatedQueue(queue, settings.lease_seconds), pixels=pixels,
+        blobs=RecordingBlobStore(blob_store, BlobLedgerStore(pool)),
+        duplicates=GatedDuplicates(DuplicateFinder(PhashStore(pool)), settings.lease_seconds),
+        urls=GuardedUrls(fetcher),
         connectors={name: TranslatedConnector(connector) for name, connector in connectors.items()},
     )
     runner = Runner(claims=queue, journey=journey, owner=_owner(), concurrency=settings.worker_concurrency,

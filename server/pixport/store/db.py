@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import random
 import re
+import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
+from typing import TypeVar
 
 import asyncpg
 import asyncpg.pool
 
+T = TypeVar("T")
+
 # A connection as the store's helpers receive it: direct, or borrowed from the pool.
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+log = logging.getLogger(__name__)
+
+# Bounds on every statement, so a stuck lock or an abandoned transaction cannot hang a request or
+# a worker forever: server settings applied to each of the pool's connections.
+ACQUIRE_TIMEOUT_SECONDS = 10.0
+SERVER_SETTINGS = {
+    "statement_timeout": "30s",
+    "lock_timeout": "10s",
+    "idle_in_transaction_session_timeout": "60s",
+}
 
 # Serialises migrations when several processes start at once against one database.
 _MIGRATION_LOCK = 0x706978706F7274  # "pixport"
@@ -24,12 +43,104 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+class _TimedPool(asyncpg.Pool):
+    """A pool whose acquire() gives up after ACQUIRE_TIMEOUT_SECONDS (asyncpg waits forever by
+    default), so a request during an outage answers UNAVAILABLE instead of hanging."""
+
+    def acquire(self, *, timeout: float | None = None) -> asyncpg.pool.PoolAcquireContext:
+        return super().acquire(timeout=ACQUIRE_TIMEOUT_SECONDS if timeout is None else timeout)
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+    # asyncpg.create_pool() is a thin `Pool(...)` call; constructing the subclass the same way.
+    pool = _TimedPool(
+        dsn, connection_class=asyncpg.Connection, record_class=asyncpg.Record, min_size=min_size,
+        max_size=max_size, max_queries=50000, max_inactive_connection_lifetime=300.0, loop=None,
+        connect=None, setup=None, init=_init_connection, reset=None, command_timeout=60,
+        server_settings=SERVER_SETTINGS,
     )
-    assert pool is not None
+    await pool
     return pool
+
+
+# Errors that mean "the database is not reachable right now", as opposed to a bad query or data.
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionRefusedError, a vanished unix socket
+    TimeoutError,  # pool acquire, connect
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,  # connection closed underneath, pool closing
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.CannotConnectNowError,  # starting up, shutting down, in recovery
+    asyncpg.ConnectionFailureError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    # A connection reused after it broke mid-operation ("another operation is in progress").
+    asyncpg.InternalClientError,
+)
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """True when `error` means the database is away (retry later), not that the work is wrong."""
+    if isinstance(error, asyncpg.QueryCanceledError):  # statement_timeout / lock_timeout: a busy DB
+        return True
+    return isinstance(error, _CONNECTION_ERRORS)
+
+
+class DatabaseGate:
+    """Backoff for loops that poll the database (claim loops, dispatchers): after a connection
+    error, `wait()` sleeps with exponential backoff and jitter and `healthy()` resets it, and the
+    gate logs the outage once when it starts and once when it ends, not on every attempt."""
+
+    def __init__(self, what: str, initial: float = 0.5, maximum: float = 10.0) -> None:
+        self._what = what
+        self._initial = initial
+        self._maximum = maximum
+        self._failures = 0
+        self._down_since: float | None = None
+
+    @property
+    def is_down(self) -> bool:
+        return self._down_since is not None
+
+    def failed(self, error: BaseException) -> None:
+        self._failures += 1
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("%s: database unavailable (%s); waiting for it", self._what, error or type(error).__name__)
+
+    def healthy(self) -> None:
+        if self._down_since is not None:
+            log.warning("%s: database back after %.1f s", self._what, time.monotonic() - self._down_since)
+        self._failures = 0
+        self._down_since = None
+
+    def delay(self) -> float:
+        base = min(self._maximum, self._initial * 2 ** max(0, self._failures - 1))
+        return float(base * random.uniform(0.5, 1.0))
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.delay())
+
+    async def retry(self, operation: Callable[[], Awaitable[T]], *, give_up_after: float | None = None) -> T:
+        """Run `operation` until it gets past connection errors (other errors propagate), backing
+        off meanwhile; after `give_up_after` seconds of outage the last connection error is raised.
+        For a worker's final write (finish_imported, requeue): the work already done is kept and
+        recorded once the database is back, instead of being counted as a failed attempt."""
+        started = time.monotonic()
+        while True:
+            try:
+                result = await operation()
+            except Exception as error:
+                if not is_connection_error(error):
+                    raise
+                self.failed(error)
+                if give_up_after is not None and time.monotonic() - started >= give_up_after:
+                    raise
+                await self.wait()
+                continue
+            self.healthy()
+            return result
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -96,4 +207,5 @@ async def ensure_database(admin_dsn: str, name: str) -> None:
 
 
 async def ping(pool: asyncpg.Pool, deadline_seconds: float = 2.0) -> None:
-    await pool.fetchval("SELECT 1", timeout=deadline_seconds)
+    async with pool.acquire(timeout=deadline_seconds) as connection:
+        await connection.fetchval("SELECT 1", timeout=deadline_seconds)

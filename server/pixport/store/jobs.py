@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +55,8 @@ def _item_view(row: asyncpg.Record) -> ItemView:
         external_id=row["external_id"], title=row["title"],
         image=ImageRef.from_payload(row["image_summary"])
         if status in (ItemStatus.SUCCESS, ItemStatus.SKIPPED) and row["image_summary"] else None,
+        attempts=row.get("attempts") or 0,
+        last_error=row["reason"] if not status.final else None,  # a retry's reason, set by requeue
     )
 
 
@@ -86,7 +89,10 @@ async def admit_under_lock(connection: Connection, organization_id: str, admit: 
 async def admit_locked(connection: Connection, organization_id: str, limit: int | None, admit: Admission) -> None:
     window = await connection.fetch(QUERIES["usage_window"], organization_id) if limit is not None else []
     now = await connection.fetchval(QUERIES["database_now"])
-    admit(limit, [(row["created_at"], row["item_count"]) for row in window], now)
+    pending = await connection.fetchrow(QUERIES["pending_items"], organization_id)
+    assert pending is not None  # an aggregate always returns one row
+    admit(limit, [(row["created_at"], row["item_count"]) for row in window], now,
+          (pending["organization"], pending["everyone"]))
 
 
 async def append_event(
@@ -131,28 +137,39 @@ class JobStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create_job(self, job_id: str, organization_id: str, batch: BatchRequest, admit: Admission) -> str:
+    async def create_job(
+        self, job_id: str, organization_id: str, batch: BatchRequest, admit: Admission, *,
+        fingerprint: str | None = None, replay: Callable[[str | None], None] | None = None,
+    ) -> str:
         """Store the job, its items and its first event in one transaction; returns the job id
         (an earlier job's id when the request id was already used). `admit` sees the quota and the
         last 24 hours' usage under the organisation's lock, so concurrent batches cannot overshoot."""
         async with self._pool.acquire() as connection, connection.transaction():
             limit = await connection.fetchval(QUERIES["lock_organization_quota"], organization_id)
             if batch.request_id:
-                existing = await connection.fetchval(
-                    QUERIES["get_job_id_by_request_id"], organization_id, batch.request_id
+                await connection.execute(QUERIES["expire_request_id"], organization_id, batch.request_id)
+                existing = await connection.fetchrow(
+                    QUERIES["get_job_by_request_id"], organization_id, batch.request_id
                 )
                 if existing is not None:
-                    return str(existing)
+                    if replay is not None:
+                        replay(existing["request_fingerprint"])
+                    return str(existing["id"])
             await admit_locked(connection, organization_id, limit, admit)
             created = await connection.fetchval(
                 QUERIES["insert_job"], job_id, organization_id, batch.system_name, batch.webhook or None,
                 batch.context, batch.request_id or None, len(batch.images),
             )
             if created is None:
-                existing = await connection.fetchval(
-                    QUERIES["get_job_id_by_request_id"], organization_id, batch.request_id
+                raced = await connection.fetchrow(
+                    QUERIES["get_job_by_request_id"], organization_id, batch.request_id
                 )
-                return str(existing)
+                assert raced is not None  # the conflicting row is what made the insert do nothing
+                if replay is not None:
+                    replay(raced["request_fingerprint"])
+                return str(raced["id"])
+            if fingerprint is not None and batch.request_id:
+                await connection.execute(QUERIES["set_request_fingerprint"], job_id, fingerprint)
             images = batch.images
             await connection.execute(
                 QUERIES["insert_items"], job_id, organization_id,

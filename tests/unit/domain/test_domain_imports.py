@@ -110,9 +110,9 @@ class MemoryJobs:
 
     async def create_job(
         self, job_id: str, organization_id: str, batch: BatchRequest,
-        admit: Callable[[int | None, list[tuple[datetime, int]], datetime], None],
+        admit: Callable[[int | None, list[tuple[datetime, int]], datetime, tuple[int, int]], None],
     ) -> str:
-        admit(self.images_per_day, self.window, T0)  # raises to refuse, as the real store does
+        admit(self.images_per_day, self.window, T0, (0, 0))  # raises to refuse, as the real store does
         self.created.append((job_id, organization_id, batch))
         return job_id
 

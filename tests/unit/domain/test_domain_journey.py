@@ -14,7 +14,6 @@ from pixport.domain.journey import (
     INTERNAL_ERROR,
     MAX_ATTEMPTS,
     POOL_UNAVAILABLE,
-    RETRY_DELAYS,
     Ending,
     GiveUp,
     Journey,
@@ -37,6 +36,14 @@ def analysis() -> Analysis:
         phash="8000000000000001", colors=(), placeholder=None,
         renditions=(Rendition("mini", "image/jpeg", 10, 10, b"mini"), Rendition("full", "image/jpeg", 40, 30, b"f")),
     )
+
+
+RETRY_DELAYS = (2.0, 10.0)
+
+
+def fixed_delays(attempt: int, retry_after: float | None) -> float:
+    """A deterministic stand-in for the jittered policy (domain/retries.py has its own tests)."""
+    return max(RETRY_DELAYS[min(attempt - 1, len(RETRY_DELAYS) - 1)], retry_after or 0.0)
 
 
 def item(attempts: int = 1, connector: str = "url", connector_ref: str | None = None) -> ClaimedItem:
@@ -137,7 +144,7 @@ class World:
     @property
     def journey(self) -> Journey:
         return Journey(queue=self.queue, pixels=self.pixels, blobs=self.blobs, duplicates=self.duplicates,
-                       urls=self.urls, connectors={"salesforce": self.connector})
+                       urls=self.urls, connectors={"salesforce": self.connector}, delays=fixed_delays)
 
 
 async def test_success_fetches_analyses_stores_every_blob_and_finishes_imported() -> None:
@@ -276,7 +283,22 @@ async def test_an_item_interrupted_too_often_is_given_up_without_fetching() -> N
     ],
 )
 def test_retry_policy(attempts: int, retryable: bool, expected: Retry | GiveUp) -> None:
-    assert after_failure(attempts, "r", retryable=retryable) == expected
+    assert after_failure(attempts, "r", retryable=retryable, delays=fixed_delays) == expected
+
+
+def test_the_origin_s_retry_after_reaches_the_delay_policy() -> None:
+    assert after_failure(1, "r", retryable=True, retry_after=7.0, delays=fixed_delays) == Retry(7.0, "r")
+
+
+async def test_a_retry_after_from_the_origin_delays_the_retry() -> None:
+    world = World(urls=FakeUrls(Unfetchable("HTTP 503 from origin", retryable=True, retry_after=30.0)))
+    await world.journey.run(item())
+    assert world.queue.calls == [("requeue", "me:1", 30.0, "HTTP 503 from origin", False)]
+
+
+def test_the_default_delays_are_jittered_backoff_honouring_retry_after() -> None:
+    step = after_failure(1, "r", retryable=True, retry_after=5.0)
+    assert isinstance(step, Retry) and step.delay_seconds >= 5.0
 
 
 def test_the_journey_imports_nothing_from_store_api_runtime_or_aiohttp() -> None:

@@ -111,3 +111,11 @@ def test_every_query_the_store_names_exists() -> None:
 def test_query_blocks_are_not_empty() -> None:
     assert all(body.strip() for body in QUERIES.values())
     assert "SKIP LOCKED" in QUERIES["claim_items"] and "FOR UPDATE" in QUERIES["claim_items"]
+
+
+def test_an_item_waiting_for_a_retry_shows_its_attempts_and_last_error() -> None:
+    error = "HTTP 503 Service Unavailable from origin"
+    waiting = _item_view({**row("pending", error), "attempts": 2})  # type: ignore[arg-type]
+    assert (waiting.reason, waiting.attempts, waiting.last_error) == (None, 2, error)
+    final = _item_view({**row("failed", "timeout"), "attempts": 3})  # type: ignore[arg-type]
+    assert (final.reason, final.last_error) == ("timeout", None)

@@ -59,7 +59,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT $4;
 
 -- get_items --
-SELECT i.job_id, i.position, i.status, i.reason, i.external_id, i.title, i.image_summary
+SELECT i.job_id, i.position, i.status, i.reason, i.external_id, i.title, i.image_summary, i.attempts
 FROM import_items i
 WHERE i.job_id = ANY($1::text[])
 ORDER BY i.job_id, i.position;
