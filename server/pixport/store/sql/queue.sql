@@ -6,7 +6,12 @@
 -- first, then each one's second...) and locked with SKIP LOCKED, so concurrent workers never claim
 -- the same item. Every organisation visited moves to the back of the rotation, except one that had
 -- due items but got none of them this round (the limit was reached first).
-WITH turns AS MATERIALIZED (
+WITH relaxed AS MATERIALIZED (
+    -- The claim's commit need not wait for its WAL flush: a claim lost in a crash leaves the item
+    -- pending (claimed again; the lost claim's finish is refused), and the item's finish, which
+    -- commits synchronously, flushes the claim's WAL before its own.
+    SELECT set_config('synchronous_commit', 'off', true)
+), turns AS MATERIALIZED (
     SELECT queue.organization_id, queue.last_turn
     FROM queue_organizations AS queue
     WHERE queue.organization_id IN (
@@ -76,7 +81,7 @@ WITH turns AS MATERIALIZED (
 )
 SELECT id, job_id, organization_id, position, external_id, url, title, metadata, media_type, attempts,
        system_name, album_id, connector, connector_ref, fetch_headers, lease_owner, reclaimed
-FROM claimed ORDER BY place;
+FROM claimed CROSS JOIN relaxed ORDER BY place;
 
 -- extend_leases --
 -- Heartbeat: items still being worked on keep their lease (only under the claim that holds them).
