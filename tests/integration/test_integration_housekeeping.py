@@ -161,20 +161,22 @@ async def test_retention_prunes_only_old_finished_jobs(pool: asyncpg.Pool, org: 
         "INSERT INTO webhook_attempts (delivery_id, duration_ms) VALUES ($1 || '-done', 5)", old
     )
 
-    def counts(job_id: str) -> str:
-        return (
-            f"SELECT (SELECT count(*) FROM import_items WHERE job_id = '{job_id}'),"
-            f" (SELECT count(*) FROM job_events WHERE job_id = '{job_id}'),"
-            f" (SELECT count(*) FROM webhook_deliveries WHERE job_id = '{job_id}')"
+    async def counts(job_id: str) -> tuple[int, int, int]:
+        row = await pool.fetchrow(
+            "SELECT (SELECT count(*) FROM import_items WHERE job_id = $1),"
+            " (SELECT count(*) FROM job_events WHERE job_id = $1),"
+            " (SELECT count(*) FROM webhook_deliveries WHERE job_id = $1)", job_id,
         )
+        assert row is not None
+        return (row[0], row[1], row[2])
 
-    before = {job_id: tuple(await pool.fetchrow(counts(job_id))) for job_id in (old, recent, unfinished)}
+    before = {job_id: await counts(job_id) for job_id in (old, recent, unfinished)}
     assert before[old] == (2, 4, 2)
     assert await RetentionStore(pool).prune(30, batch=1) >= 2 + 4 + 1
-    assert tuple(await pool.fetchrow(counts(old))) == (0, 0, 1)  # the delivery still being retried stays
+    assert await counts(old) == (0, 0, 1)  # the delivery still being retried stays
     assert await pool.fetchval("SELECT count(*) FROM webhook_attempts WHERE delivery_id = $1", f"{old}-done") == 0
-    assert tuple(await pool.fetchrow(counts(recent))) == before[recent]
-    assert tuple(await pool.fetchrow(counts(unfinished))) == before[unfinished]
+    assert await counts(recent) == before[recent]
+    assert await counts(unfinished) == before[unfinished]
     job = await jobs.get_job(org, old)
     assert job is not None and job.finished and job.items == ()
     assert job.overview is not None and (job.overview.total, job.overview.failed) == (2, 2)  # counters stay

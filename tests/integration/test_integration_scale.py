@@ -11,7 +11,7 @@ import pytest
 from integration_support import assert_contiguous_log, create, event_log, stored
 from pixport.domain.duplicates import NEAR_DUPLICATE_DISTANCE
 from pixport.domain.ids import new_job_id
-from pixport.domain.queue import ClaimedItem, Failure
+from pixport.domain.queue import ClaimedItem, Failure, Imported
 from pixport.domain.records import ItemStatus
 from pixport.store.duplicates import PhashStore
 from pixport.store.jobs import JobStore, overview, recount
@@ -206,3 +206,21 @@ async def test_the_phash_index_finds_what_a_full_scan_finds(pool: asyncpg.Pool, 
             position = int(found.media_id.rpartition("-")[2]) - 1
             assert (found.distance, distances[position]) == (best, best)
         assert best <= planted
+
+
+async def test_a_batched_import_finish_upserts_each_image_once_in_order(pool: asyncpg.Pool, org: str) -> None:
+    job_id = await create(pool, org, "p1", "p2", "p1")
+    queue = QueueStore(pool)
+    claimed = await queue.claim("w", 60, 3)
+    assert [item.external_id for item in claimed] == ["p1", "p2", "p1"]
+    outcomes = await queue.finish_imported_many([
+        Imported(claimed[0], stored(b"one")), Imported(claimed[1], stored(b"two")),
+        Imported(claimed[2], stored(b"one")),
+    ])
+    assert [o.status if o else None for o in outcomes] == [ItemStatus.SUCCESS, ItemStatus.SUCCESS, ItemStatus.SKIPPED]
+    assert outcomes[0] is not None and outcomes[2] is not None and outcomes[0].image and outcomes[2].image
+    assert outcomes[0].image.media_id == outcomes[2].image.media_id
+    log = await assert_contiguous_log(pool, job_id)
+    assert [payload["externalId"] for _, kind, payload in log if kind == "item_finished"] == ["p1", "p2", "p1"]
+    assert await queue.finish_imported_many([Imported(claimed[1], stored(b"again"))]) == [None]
+    assert await pool.fetchval("SELECT count(*) FROM images WHERE organization_id = $1", org) == 2

@@ -60,6 +60,15 @@ class Failure:
     owner: str = ""  # the claim finishing it; empty means the item's own lease_owner
 
 
+@dataclass(frozen=True)
+class Imported:
+    """An item to finish with its stored image, for the batched finish."""
+
+    item: ClaimedItem
+    stored: StoredImage
+    owner: str = ""  # the claim finishing it; empty means the item's own lease_owner
+
+
 class QueuePort(Protocol):
     """What the journey and the runner need of the queue (implemented by store.queue.QueueStore)."""
 
@@ -76,6 +85,8 @@ class QueuePort(Protocol):
     async def finish_failed_many(self, failures: Sequence[Failure]) -> list[Outcome | None]: ...
 
     async def finish_imported(self, item: ClaimedItem, owner: str, stored: StoredImage) -> Outcome | None: ...
+
+    async def finish_imported_many(self, imported: Sequence[Imported]) -> list[Outcome | None]: ...
 
 
 def import_status(existing_sha256: str | None, new_sha256: str) -> tuple[ItemStatus, str | None]:

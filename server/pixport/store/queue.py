@@ -11,6 +11,7 @@ from pixport.domain.ids import new_media_id
 from pixport.domain.queue import (
     ClaimedItem,
     Failure,
+    Imported,
     Outcome,
     StoredImage,
     import_status,
@@ -21,7 +22,7 @@ from pixport.store.db import Connection
 from pixport.store.jobs import append_events, finish_job_if_done, image_ref, notify_job_events
 from pixport.store.queries import QUERIES
 
-__all__ = ["ClaimedItem", "Failure", "Outcome", "QueueStore", "StoredImage"]
+__all__ = ["ClaimedItem", "Failure", "Imported", "Outcome", "QueueStore", "StoredImage"]
 
 
 class QueueStore:
@@ -73,34 +74,49 @@ class QueueStore:
         """Upsert by (organisation, systemName, externalId): same bytes → skipped, other bytes → same
         mediaId updated, unknown key → created. None if the lease was lost (job cancelled, or
         another worker took over after the lease expired)."""
+        return (await self.finish_imported_many([Imported(item, stored, owner)]))[0]
+
+    async def finish_imported_many(self, imported: Sequence[Imported]) -> list[Outcome | None]:
+        """finish_imported for several items in one transaction (events in the given order, one
+        NOTIFY round trip); None where the lease was lost."""
+        if not imported:
+            return []
         async with self._pool.acquire() as connection, connection.transaction():
-            if not await _lock_owned(connection, [(item, owner)]):
-                return None
-            key = (item.organization_id, item.system_name, item.external_id)
+            owned = await _lock_owned(connection, [(i.item, i.owner or i.item.lease_owner) for i in imported])
+            kept = [i for i in imported if i.item.id in owned]
+            results: dict[int, tuple[Outcome, str]] = {}
+            # Images locked in key order, so two batches sharing keys cannot deadlock.
+            for entry in sorted(kept, key=lambda i: (i.item.organization_id, i.item.system_name, i.item.external_id)):
+                results[entry.item.id] = await _upsert_image(connection, entry.item, entry.stored)
+            await _record(connection, [(i.item, *results[i.item.id]) for i in kept])
+        return [results[i.item.id][0] if i.item.id in results else None for i in imported]
+
+
+async def _upsert_image(connection: Connection, item: ClaimedItem, stored: StoredImage) -> tuple[Outcome, str]:
+    key = (item.organization_id, item.system_name, item.external_id)
+    existing = await connection.fetchrow(QUERIES["lock_image_by_key"], *key)
+    media_id: str | None = None
+    if existing is None:
+        media_id = await connection.fetchval(
+            QUERIES["insert_image"], new_media_id(), *key, item.title, item.metadata, item.url,
+            stored.sha256, stored.format, stored.mime_type, stored.width, stored.height,
+            stored.byte_size, stored.analysis, stored.phash, item.album_id,
+        )
+        if media_id is None:  # a concurrent import of the same key won the insert
             existing = await connection.fetchrow(QUERIES["lock_image_by_key"], *key)
-            media_id: str | None = None
-            if existing is None:
-                media_id = await connection.fetchval(
-                    QUERIES["insert_image"], new_media_id(), *key, item.title, item.metadata, item.url,
-                    stored.sha256, stored.format, stored.mime_type, stored.width, stored.height,
-                    stored.byte_size, stored.analysis, stored.phash, item.album_id,
-                )
-                if media_id is None:  # a concurrent import of the same key won the insert
-                    existing = await connection.fetchrow(QUERIES["lock_image_by_key"], *key)
-            status, reason = import_status(existing["sha256"] if existing is not None else None, stored.sha256)
-            if existing is not None:
-                media_id = existing["id"]
-                if status is ItemStatus.SUCCESS:
-                    await connection.execute(
-                        QUERIES["update_image"], media_id, item.title, item.metadata, item.url, stored.sha256,
-                        stored.format, stored.mime_type, stored.width, stored.height, stored.byte_size,
-                        stored.analysis, stored.phash,
-                    )
-            summary = await connection.fetchrow(QUERIES["image_summary"], media_id)
-            assert summary is not None  # locked or inserted in this transaction
-            outcome = Outcome(status, reason, image_ref(summary))
-            await _record(connection, [(item, outcome, media_id)])
-        return outcome
+    status, reason = import_status(existing["sha256"] if existing is not None else None, stored.sha256)
+    if existing is not None:
+        media_id = existing["id"]
+        if status is ItemStatus.SUCCESS:
+            await connection.execute(
+                QUERIES["update_image"], media_id, item.title, item.metadata, item.url, stored.sha256,
+                stored.format, stored.mime_type, stored.width, stored.height, stored.byte_size,
+                stored.analysis, stored.phash,
+            )
+    assert media_id is not None
+    summary = await connection.fetchrow(QUERIES["image_summary"], media_id)
+    assert summary is not None  # locked or inserted in this transaction
+    return Outcome(status, reason, image_ref(summary)), media_id
 
 
 async def _lock_owned(connection: Connection, held: Sequence[tuple[ClaimedItem, str]]) -> set[int]:

@@ -54,3 +54,7 @@ CREATE TRIGGER images_blobs_update AFTER UPDATE OF analysis ON images
 
 INSERT INTO image_blobs (image_id, key)
 SELECT DISTINCT image.id, key FROM images AS image CROSS JOIN LATERAL image_blob_keys(image.analysis) AS key;
+-- Blobs written before the ledger existed: known from their images, so they can be collected once
+-- superseded (a key no image references was never recorded and stays: it cannot be told from a write
+-- in flight).
+INSERT INTO blobs (key) SELECT DISTINCT key FROM image_blobs ON CONFLICT DO NOTHING;

@@ -1,12 +1,17 @@
 -- claim_items --
 -- One statement whose cost does not depend on the backlog. The organisations whose turn is oldest
 -- ($3 of them at most, locked in id order so concurrent claimers queue up instead of deadlocking)
--- each walk their own pending index and stop after $3 rows; expired leases (their worker died) come
+-- each walk their own pending index and stop after 64 rows; expired leases (their worker died) come
 -- from their own index. Items are taken round-robin across those organisations (each one's oldest
 -- first, then each one's second...) and locked with SKIP LOCKED, so concurrent workers never claim
 -- the same item. Every organisation visited moves to the back of the rotation, except one that had
 -- due items but got none of them this round (the limit was reached first).
-WITH turns AS MATERIALIZED (
+WITH relaxed AS MATERIALIZED (
+    -- The claim's commit need not wait for its WAL flush: a claim lost in a crash leaves the item
+    -- pending (claimed again; the lost claim's finish is refused), and the item's finish, which
+    -- commits synchronously, flushes the claim's WAL before its own.
+    SELECT set_config('synchronous_commit', 'off', true)
+), turns AS MATERIALIZED (
     SELECT queue.organization_id, queue.last_turn
     FROM queue_organizations AS queue
     WHERE queue.organization_id IN (
@@ -28,23 +33,32 @@ WITH turns AS MATERIALIZED (
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 ), candidates AS MATERIALIZED (
-    SELECT due.id, due.available_at, turns.organization_id, turns.last_turn
+    -- Read without locks, with a constant LIMIT: a prepared statement's generic plan must still walk
+    -- the index and stop early (a LIMIT parameter would be planned as "10% of the backlog").
+    SELECT due.id, turns.organization_id, turns.last_turn,
+           row_number() OVER (PARTITION BY turns.organization_id ORDER BY due.available_at, due.id) AS round
     FROM turns CROSS JOIN LATERAL (
         SELECT id, available_at FROM import_items
         WHERE organization_id = turns.organization_id AND status = 'pending' AND available_at <= now()
         ORDER BY available_at, id
-        LIMIT $3
-        FOR UPDATE SKIP LOCKED
+        LIMIT 64
     ) AS due
+), locked AS MATERIALIZED (
+    -- Round-robin order, then lock: only the rows taken are locked, and rows another claimer holds
+    -- (or took meanwhile: the conditions are re-checked on the locked row) are skipped.
+    SELECT item.id, candidates.organization_id, candidates.round, candidates.last_turn
+    FROM candidates JOIN import_items AS item ON item.id = candidates.id
+    WHERE item.status = 'pending' AND item.available_at <= now()
+    ORDER BY candidates.round, candidates.last_turn, candidates.id
+    LIMIT $3
+    FOR UPDATE OF item SKIP LOCKED
 ), chosen AS MATERIALIZED (
     SELECT id, organization_id, reclaimed, row_number() OVER (ORDER BY round, turn, ordinal) AS place FROM (
         SELECT id, NULL::text AS organization_id, true AS reclaimed, 0::bigint AS round, 0::bigint AS turn,
                id AS ordinal
         FROM expired
         UNION ALL
-        SELECT id, organization_id, false,
-               row_number() OVER (PARTITION BY organization_id ORDER BY available_at, id), last_turn, id
-        FROM candidates
+        SELECT id, organization_id, false, round, last_turn, id FROM locked
     ) AS ranked
     ORDER BY round, turn, ordinal
     LIMIT $3
@@ -67,7 +81,7 @@ WITH turns AS MATERIALIZED (
 )
 SELECT id, job_id, organization_id, position, external_id, url, title, metadata, media_type, attempts,
        system_name, album_id, connector, connector_ref, fetch_headers, lease_owner, reclaimed
-FROM claimed ORDER BY place;
+FROM claimed CROSS JOIN relaxed ORDER BY place;
 
 -- extend_leases --
 -- Heartbeat: items still being worked on keep their lease (only under the claim that holds them).
