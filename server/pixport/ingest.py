@@ -6,8 +6,8 @@ domain/stored.py; this module keeps the synchronous helper for callers holding a
 from __future__ import annotations
 
 from pixport.blobs import BlobStore
+from pixport.domain.queue import StoredImage
 from pixport.domain.stored import blobs_of, image_record, signed_phash
-from pixport.domain.work import StoredImage
 from pixport.imaging import Analysis
 
 __all__ = ["signed_phash", "stored_image"]

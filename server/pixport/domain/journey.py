@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pixport.domain.queue import ClaimedItem, Outcome, StoredImage
 from pixport.domain.records import ItemStatus
 from pixport.domain.stored import blobs_of, image_record
-from pixport.domain.work import ClaimedItem, Outcome, StoredImage
 from pixport.imaging.pool import PixelPoolClosed, PixelPoolError
 from pixport.imaging.types import Analysis, ImageRejected
 from pixport.observability.metrics import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pixport.domain.work import StoredImage
+from pixport.domain.queue import StoredImage
 from pixport.imaging.types import Analysis
 
 

@@ -15,7 +15,7 @@ import signal
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import asyncpg
 
@@ -26,11 +26,13 @@ from pixport.connectors.salesforce import SalesforceConnector
 from pixport.dispatcher import WEBHOOK_CHANNEL, WebhookDispatcher
 from pixport.domain import journey as domain_journey
 from pixport.domain.journey import Journey, Unfetchable
-from pixport.domain.work import ClaimedItem
+from pixport.domain.journey import Queue as JourneyQueue
+from pixport.domain.queue import ClaimedItem
 from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import Limits, PixelPool
 from pixport.keys import load_server_key
 from pixport.observability.metrics import LEASE_RECLAIMS
+from pixport.runtime.finishes import BatchedFailures, QueueWithBatches
 from pixport.sealing import Sealer
 from pixport.store.db import create_pool
 from pixport.store.duplicates import DuplicateFinder
@@ -123,7 +125,7 @@ class Runner:
         self._claim_count += 1
         claimed = await self._claims.claim(f"{self.owner}:{self._claim_count}", self._lease_seconds, limit)
         for item in claimed:
-            if getattr(item, "reclaimed", False):  # set by the store when the item's previous lease expired
+            if item.reclaimed:  # the item's previous lease expired: its worker died or stalled
                 LEASE_RECLAIMS.inc()
         return claimed
 
@@ -244,8 +246,11 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     server_key = load_server_key(settings.data_dir)
     connectors = registry([SalesforceConnector(SharinpixStore(pool, Sealer(server_key)), fetcher)])
     queue = QueueStore(pool)
+    journey_queue: JourneyQueue = queue
+    if hasattr(queue, "finish_failed_many"):  # the store's batched finish (issue 17, store side)
+        journey_queue = BatchedFailures(cast(QueueWithBatches, queue))
     journey = Journey(
-        queue=queue, pixels=pixels, blobs=ThreadedFileBlobs(FileBlobStore(settings.blob_dir)),
+        queue=journey_queue, pixels=pixels, blobs=ThreadedFileBlobs(FileBlobStore(settings.blob_dir)),
         duplicates=DuplicateFinder(pool), urls=GuardedUrls(fetcher),
         connectors={name: TranslatedConnector(connector) for name, connector in connectors.items()},
     )

@@ -7,8 +7,8 @@ from typing import Any
 import asyncpg
 
 from pixport.domain.ids import new_media_id
+from pixport.domain.queue import ClaimedItem, Outcome, StoredImage
 from pixport.domain.records import ItemStatus
-from pixport.domain.work import ClaimedItem, Outcome, StoredImage
 from pixport.store.db import Connection
 from pixport.store.jobs import append_event, finish_job_if_done, image_ref
 from pixport.store.queries import QUERIES

@@ -22,8 +22,8 @@ from pixport.domain.journey import (
     Unfetchable,
     after_failure,
 )
+from pixport.domain.queue import ClaimedItem, Outcome, StoredImage
 from pixport.domain.records import ImageRef, ItemStatus
-from pixport.domain.work import ClaimedItem, Outcome, StoredImage
 from pixport.imaging.pool import PixelPoolClosed, PixelPoolError
 from pixport.imaging.types import Analysis, ImageRejected, Rendition
 

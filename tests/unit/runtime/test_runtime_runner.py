@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pixport.domain.work import ClaimedItem
+from pixport.domain.queue import ClaimedItem
 from pixport.observability.metrics import LEASE_RECLAIMS
 from pixport.runtime.runner import Runner
 
@@ -16,11 +16,6 @@ def item(number: int) -> ClaimedItem:
         id=number, job_id="job1", organization_id="org1", position=number, external_id=f"e{number}", url="u",
         title="t", metadata={}, media_type="image", attempts=1, system_name="s",
     )
-
-
-@dataclass(frozen=True)
-class Reclaimed(ClaimedItem):
-    reclaimed: bool = True
 
 
 @dataclass
@@ -132,7 +127,7 @@ async def test_the_heartbeat_extends_the_leases_of_items_in_flight() -> None:
 
 async def test_a_reclaimed_item_is_counted() -> None:
     before = LEASE_RECLAIMS._value.get()
-    reclaimed = Reclaimed(**item(5).__dict__)
+    reclaimed = ClaimedItem(**{**item(5).__dict__, "reclaimed": True})
     claims, journey = FakeClaims([reclaimed, item(6)]), FakeJourney()
     stop = asyncio.Event()
     task = asyncio.create_task(runner(claims, journey).run(stop))
