@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,9 @@ class Plan:
 
 
 FULL = Plan(photos=200, bases=4, speedup_images=4, speedup_rounds=5, rss_images=5000, dead_links=1000,
-            small_images=1000, event_images=300, edge_requests=1000, edge_rounds=5, submits=20)
+            small_images=1000, event_images=300, edge_requests=500, edge_rounds=11, submits=20)
 QUICK = Plan(photos=100, bases=2, speedup_images=2, speedup_rounds=2, rss_images=300, dead_links=1000,
-             small_images=1000, event_images=200, edge_requests=300, edge_rounds=3, submits=5)
+             small_images=1000, event_images=200, edge_requests=150, edge_rounds=7, submits=5)
 WARM_UP = 4
 EDGE_CONCURRENCY = 8
 
@@ -61,7 +62,9 @@ def say(message: str) -> None:
 
 
 def pipeline_figures(plan: Plan, jpegs: list[bytes]) -> dict[str, Any]:
-    works = {"naive": pixel_bench.naive, "pipeline": pixel_bench.pipeline, "analyse": pixel_bench.full_analyse}
+    works: dict[str, Callable[[bytes], int]] = {
+        "naive": pixel_bench.naive, "pipeline": pixel_bench.pipeline, "analyse": pixel_bench.full_analyse,
+    }
     seconds = pixel_bench.per_image(works, jpegs[:plan.speedup_images], plan.speedup_rounds)
     return {
         "pipeline_speedup_vs_naive": round(seconds["naive"] / seconds["pipeline"], 2),
