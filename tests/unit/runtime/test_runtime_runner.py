@@ -135,3 +135,22 @@ async def test_a_reclaimed_item_is_counted() -> None:
     stop.set()
     await task
     assert LEASE_RECLAIMS._value.get() == before + 1
+
+
+async def test_a_journey_whose_queue_call_fails_frees_its_slot_and_the_loop_goes_on() -> None:
+    class Failing(FakeJourney):
+        async def run(self, item: ClaimedItem) -> object:
+            self.ran.append(item.id)
+            if item.id == 1:
+                raise OSError("database away while finishing")
+            return None
+
+    claims, journey = FakeClaims([item(1), item(2), item(3)]), Failing()
+    stop = asyncio.Event()
+    loop = runner(claims, journey, concurrency=1)
+    task = asyncio.create_task(loop.run(stop))
+    await until(lambda: len(journey.ran) == 3)
+    await until(lambda: not loop.inflight)
+    stop.set()
+    await task
+    assert journey.ran == [1, 2, 3] and journey.handed_back == []
