@@ -25,8 +25,9 @@ def variant(base: bytes, index: int, exif: bytes = b"") -> bytes:
     rng = random.Random(index)
     with Image.open(io.BytesIO(base)) as image:
         image.load()
-        x, y = rng.randrange(image.width - 64), rng.randrange(image.height - 64)
-        image.paste((rng.randrange(256), rng.randrange(256), rng.randrange(256)), (x, y, x + 64, y + 64))
+        side = min(64, image.width // 3, image.height // 3)
+        x, y = rng.randrange(image.width - side), rng.randrange(image.height - side)
+        image.paste((rng.randrange(256), rng.randrange(256), rng.randrange(256)), (x, y, x + side, y + side))
         out = io.BytesIO()
         image.save(out, "JPEG", quality=90, exif=exif)
     return out.getvalue()
@@ -74,8 +75,9 @@ def small_pngs(count: int, width: int = 300, height: int = 200, seed: int = 0) -
     for index in range(count):
         rng = random.Random(seed * 1_000_003 + index)
         image = base.copy()
-        x, y = rng.randrange(width - 40), rng.randrange(height - 40)
-        image.paste((rng.randrange(256), rng.randrange(256), rng.randrange(256)), (x, y, x + 40, y + 40))
+        side = min(40, width // 3, height // 3)
+        x, y = rng.randrange(width - side), rng.randrange(height - side)
+        image.paste((rng.randrange(256), rng.randrange(256), rng.randrange(256)), (x, y, x + side, y + side))
         out = io.BytesIO()
         image.save(out, "PNG", compress_level=1)
         result.append(out.getvalue())

@@ -39,8 +39,11 @@ class JobRun:
         return rate(self.images, self.seconds)
 
 
+_UNFINISHED = (import_job_pb2.ImportItem.STATUS_UNSPECIFIED, import_job_pb2.ImportItem.pending)
+
+
 def _timestamp(value: Any) -> float:
-    return float(value.seconds) + value.nanos / 1e9
+    return float(value.seconds) + float(value.nanos) / 1e9
 
 
 class Bench:
@@ -71,11 +74,11 @@ class Bench:
     def stub(self) -> import_service_pb2_grpc.ImportServiceStub:
         if self.channel is None:
             self.channel = grpc.aio.insecure_channel(self.stack.grpc_target)
-        return import_service_pb2_grpc.ImportServiceStub(self.channel)
+        return import_service_pb2_grpc.ImportServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         if self.channel is not None:
-            await self.channel.close()
+            await self.channel.close(None)
             self.channel = None
 
     def serve(self, prefix: str, blobs: Sequence[bytes], content_type: str) -> list[str]:
@@ -111,6 +114,10 @@ class Bench:
             kind = event.WhichOneof("event")
             if kind == "snapshot":
                 live_after = event.sequence  # later events are sent as they are committed
+                for image in event.snapshot.images:  # those that finished before the stream began
+                    if image.status not in _UNFINISHED:
+                        status = import_job_pb2.ImportItem.Status.Name(image.status)
+                        run.counts[status] = run.counts.get(status, 0) + 1
             elif kind == "item_finished":
                 status = import_job_pb2.ImportItem.Status.Name(event.item_finished.status)
                 run.counts[status] = run.counts.get(status, 0) + 1

@@ -26,11 +26,13 @@ from pixport.domain import journey as domain_journey
 from pixport.domain.blob_records import RecordingBlobStore
 from pixport.domain.duplicates import DuplicateFinder
 from pixport.domain.journey import Journey, Unfetchable
+from pixport.domain.journey import Queue as JourneyQueue
 from pixport.domain.queue import ClaimedItem, Outcome, StoredImage
 from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import Limits, PixelPool
 from pixport.keys import load_server_key
 from pixport.observability.metrics import LEASE_RECLAIMS
+from pixport.runtime.finishes import BatchedFailures
 from pixport.runtime.housekeeping import run_blob_gc, run_retention
 from pixport.sealing import Sealer
 from pixport.store.db import DatabaseGate, create_pool, is_connection_error
@@ -128,7 +130,7 @@ class Runner:
         self._claim_count += 1
         claimed = await self._claims.claim(f"{self.owner}:{self._claim_count}", self._lease_seconds, limit)
         for item in claimed:
-            if getattr(item, "reclaimed", False):  # set by the store when the item's previous lease expired
+            if item.reclaimed:  # the item's previous lease expired: its worker died or stalled
                 LEASE_RECLAIMS.inc()
         return claimed
 
@@ -202,7 +204,7 @@ class GatedQueue:
     instead of failing: work already done is recorded once the database is back, and no attempt is
     spent on an outage."""
 
-    def __init__(self, inner: QueueStore, lease_seconds: float) -> None:
+    def __init__(self, inner: JourneyQueue, lease_seconds: float) -> None:
         self._inner = inner
         self._gate = DatabaseGate("worker results")
         self._patience = lease_seconds
@@ -287,7 +289,8 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     queue = QueueStore(pool)
     blob_store = blobs.from_settings(settings)
     journey = Journey(
-        queue=GatedQueue(queue, settings.lease_seconds), pixels=pixels,
+        # Concurrent failures (dead links) finish in one transaction; every write waits out an outage.
+        queue=GatedQueue(BatchedFailures(queue), settings.lease_seconds), pixels=pixels,
         blobs=RecordingBlobStore(blob_store, BlobLedgerStore(pool)),
         duplicates=GatedDuplicates(DuplicateFinder(PhashStore(pool)), settings.lease_seconds),
         urls=GuardedUrls(fetcher),

@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 from imaging_support import encode, textured
 from pixport.imaging import ImageRejected, Limits, PixelPool, analyse
-from pixport.imaging.pool import TEST_HOOK_ENV, PixelPoolError
+from pixport.imaging.pool import TEST_HOOK_ENV, PixelPoolClosed
 
 GOOD = encode(textured(320, 240), "JPEG", quality=85)
 LIMITS = Limits(timeout_seconds=20, memory_bytes=1024 * 1024 * 1024)
@@ -133,9 +133,9 @@ async def test_closed_pool_refuses_work_and_stops_its_children(hooks_enabled: No
     in_flight = asyncio.create_task(closing.analyse(b"PIXPORT-TEST-SLEEP"))
     await asyncio.sleep(0.5)
     await closing.close()
-    with pytest.raises(PixelPoolError):
+    with pytest.raises(PixelPoolClosed):
         await in_flight
-    with pytest.raises(PixelPoolError):
+    with pytest.raises(PixelPoolClosed):
         await closing.analyse(GOOD)
     for process in processes:
         process.join(5)

@@ -1,0 +1,84 @@
+"""The bench's measuring code on tiny inputs, so that `make bench` cannot rot unnoticed (the bench itself
+is not part of `make test`)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO))
+
+from bench import measure, photos, pixel_bench, run, system  # noqa: E402
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert measure.percentile(values, 0.5) == 50
+    assert measure.percentile(values, 0.99) == 99
+    assert measure.percentile([3.0], 0.99) == 3
+    with pytest.raises(ValueError):
+        measure.percentile([], 0.5)
+    assert measure.latency_summary([0.001, 0.002, 0.010]) == {"count": 3, "p50_ms": 2.0, "p99_ms": 10.0}
+
+
+def test_variants_differ_in_pixels_and_small_pngs_are_distinct() -> None:
+    base = io.BytesIO()
+    Image.new("RGB", (200, 150), (90, 120, 200)).save(base, "JPEG")
+    one, two = photos.variant(base.getvalue(), 1), photos.variant(base.getvalue(), 2)
+    with Image.open(io.BytesIO(one)) as a, Image.open(io.BytesIO(two)) as b:
+        assert a.size == b.size == (200, 150) and a.tobytes() != b.tobytes()
+    pngs = photos.small_pngs(5, 30, 20)
+    assert len({hashlib.sha256(p).digest() for p in pngs}) == 5
+    with Image.open(io.BytesIO(pngs[0])) as image:
+        assert (image.format, image.size) == ("PNG", (30, 20))
+
+
+def test_the_limit_runs_analyse_in_a_bare_pool() -> None:
+    assert measure.limit_images_per_s(photos.small_pngs(4, 64, 48), processes=1) > 0
+
+
+def test_the_pipeline_comparison_runs_on_one_photo() -> None:
+    photo = io.BytesIO()
+    Image.new("RGB", (pixel_bench.WIDTH // 10, pixel_bench.HEIGHT // 10), (10, 20, 30)).save(photo, "JPEG")
+    seconds = pixel_bench.per_image({"pipeline": pixel_bench.pipeline}, [photo.getvalue()], rounds=1)
+    assert seconds["pipeline"] > 0
+
+
+def test_process_tree_memory_is_read_from_proc() -> None:
+    me = os.getpid()
+    assert me in measure.descendants(me)
+    assert measure.rss_bytes([me]) > 1024 * 1024
+    assert measure.tree_rss([me]) >= measure.rss_bytes([me])
+    assert "python" in measure.command_line(me)
+
+
+def test_load_runs_every_request_at_the_concurrency_asked() -> None:
+    times: list[float] = []
+    running = 0
+    peak = 0
+
+    async def call() -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.001)
+        running -= 1
+
+    asyncio.run(system._load(call, 20, 4, times))
+    assert len(times) == 20 and peak == 4
+
+
+def test_the_plans_ask_for_what_the_issue_says() -> None:
+    assert run.QUICK.photos >= 100 and run.FULL.photos >= 100
+    assert run.FULL.rss_images == 5000
+    assert run.QUICK.dead_links == run.FULL.dead_links == 1000
+    assert run.QUICK.small_images == run.FULL.small_images == 1000
+    assert run.scale_figures(True) is not None
