@@ -5,10 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(shell find proto -name '*.proto')
-GENERATED := server/pixport/v1/import_service_pb2.py build/pixport.pb
+GENERATED := server/pixport/v1/import_service_pb2.py build/pixport.pb build/openapi.json
 BUF := node_modules/.bin/buf
 
-.PHONY: run test unit e2e protos lint typecheck buf-lint bench postgres-check clean
+.PHONY: run test unit e2e protos lint typecheck buf-lint buf-breaking bench postgres-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-$(GENERATED): $(STAMP) $(PROTOS) gateway/protos.py
+$(GENERATED): $(STAMP) $(PROTOS) gateway/protos.py gateway/openapi.py
 	$(BIN)/python -m gateway.protos
 
 protos: $(GENERATED)
@@ -37,7 +37,7 @@ postgres-check:
 run: $(GENERATED) postgres-check
 	exec $(BIN)/pixport up
 
-test: $(GENERATED) postgres-check buf-lint
+test: $(GENERATED) postgres-check buf-lint buf-breaking
 	$(BIN)/python -m pytest -q
 
 unit: $(GENERATED)
@@ -57,6 +57,10 @@ $(BUF):
 
 buf-lint: $(BUF) $(STAMP)
 	$(BIN)/python -m gateway.buf_lint
+
+# Against the previous commit of main (PIXPORT_BREAKING_AGAINST=<rev> overrides); see gateway/buf_breaking.py.
+buf-breaking: $(BUF) $(STAMP)
+	$(BIN)/python -m gateway.buf_breaking
 
 bench: $(GENERATED)
 	PYTHONPATH=server $(BIN)/python bench/pixel_bench.py

@@ -116,6 +116,7 @@ class JobView:
     webhook_url: str | None = None
     context: dict[str, Any] | None = None
     items: tuple[ItemView, ...] | None = None  # None when not loaded
+    overview: Overview | None = None  # counts by item status; None when not loaded
 
     @property
     def finished(self) -> bool:

@@ -52,12 +52,14 @@ def _item_view(row: asyncpg.Record) -> ItemView:
     )
 
 
-def _job_view(row: asyncpg.Record, items: tuple[ItemView, ...] | None = None) -> JobView:
+def _job_view(
+    row: asyncpg.Record, items: tuple[ItemView, ...] | None = None, counts: Overview | None = None
+) -> JobView:
     return JobView(
         id=row["id"], organization_id=row["organization_id"], system_name=row["system_name"],
         state=JobState(row["state"]), started_at=row["created_at"], finished_at=row["finished_at"],
         item_count=row["item_count"], last_sequence=row["last_sequence"], webhook_url=row["webhook_url"],
-        context=row["context"], items=items,
+        context=row["context"], items=items, overview=counts,
     )
 
 
@@ -137,10 +139,11 @@ class JobStore:
             row = await connection.fetchrow(QUERIES["get_job"], job_id, organization_id)
             if row is None:
                 return None
+            counts = await overview(connection, job_id)
             if not with_items:
-                return _job_view(row)
+                return _job_view(row, counts=counts)
             items = await connection.fetch(QUERIES["get_items"], [job_id])
-        return _job_view(row, tuple(_item_view(item) for item in items))
+        return _job_view(row, tuple(_item_view(item) for item in items), counts)
 
     async def list_jobs(
         self, organization_id: str, *, limit: int, before: tuple[datetime, str] | None, with_items: bool
@@ -149,12 +152,14 @@ class JobStore:
             QUERIES["list_jobs"], organization_id, before[0] if before else None,
             before[1] if before else None, limit,
         )
+        async with self._pool.acquire() as connection:
+            counts = {row["id"]: await overview(connection, row["id"]) for row in rows}
         if not with_items or not rows:
-            return [_job_view(row) for row in rows]
+            return [_job_view(row, counts=counts[row["id"]]) for row in rows]
         items_by_job: dict[str, list[ItemView]] = {}
         for item in await self._pool.fetch(QUERIES["get_items"], [row["id"] for row in rows]):
             items_by_job.setdefault(item["job_id"], []).append(_item_view(item))
-        return [_job_view(row, tuple(items_by_job.get(row["id"], ()))) for row in rows]
+        return [_job_view(row, tuple(items_by_job.get(row["id"], ())), counts[row["id"]]) for row in rows]
 
     async def cancel_job(self, organization_id: str, job_id: str) -> bool:
         """Cancel what is not processed yet; False if the job does not exist for this organisation."""
