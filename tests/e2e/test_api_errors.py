@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway import edge
 from support.stack import Response, Stack, free_port
+
+from gateway import edge
 
 ERROR_KEYS = {"code", "status", "message", "requestId", "details"}
 
@@ -26,7 +27,8 @@ def assert_error(response: Response, status: int, grpc_status: str, *, field: st
     assert body["code"] == status and body["status"] == grpc_status, body
     assert isinstance(body["message"], str) and body["message"], body
     assert body["requestId"] == response.headers["x-request-id"], (body, response.headers)
-    assert all(isinstance(d, dict) and d["@type"].startswith("type.googleapis.com/google.rpc.") for d in body["details"])
+    for detail in body["details"]:
+        assert detail["@type"].startswith("type.googleapis.com/google.rpc."), body
     info = [d for d in body["details"] if d["@type"].endswith("google.rpc.ErrorInfo")]
     assert info and info[0]["domain"] == "pixport", body
     if reason is not None:
@@ -107,7 +109,8 @@ def test_body_too_large(stack: Stack, org: dict[str, str]) -> None:
 
 def test_wrong_content_type(stack: Stack, org: dict[str, str]) -> None:
     plain = post_raw(stack, "/api/v1/import/images", b"{}", "text/plain", org["token"])
-    assert "application/json" in assert_error(plain, 415, "INVALID_ARGUMENT", reason="UNSUPPORTED_MEDIA_TYPE")["message"]
+    refused = assert_error(plain, 415, "INVALID_ARGUMENT", reason="UNSUPPORTED_MEDIA_TYPE")
+    assert "application/json" in refused["message"]
     # A form sent to the JSON-only batch endpoint: said so, not "images[0].url: is required".
     form = post_raw(stack, "/api/v1/import/images", b"systemName=x&images[0][url]=https://e.com/a.jpg",
                     "application/x-www-form-urlencoded", org["token"])
