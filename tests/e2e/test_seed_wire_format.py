@@ -80,7 +80,8 @@ def test_finished_job_status_is_the_seed_document(stack: Stack, origin: Origin, 
     first = stack.import_batch(org["token"], [{"url": png, "id": f"{unique}-b", "fileName": "my second image"}])
     stack.wait_job(first, org["token"])
     job_id = stack.import_batch(org["token"], [
-        {"url": origin.serve(f"/{unique}/b.png", images.png(color=(200, 10, 30, 255))), "id": f"{unique}-a", "fileName": "my image"},
+        {"url": origin.serve(f"/{unique}/b.png", images.png(color=(200, 10, 30, 255))), "id": f"{unique}-a",
+         "fileName": "my image"},
         {"url": png, "id": f"{unique}-b", "fileName": "my second image"},
         {"url": origin.url(f"/{unique}/none.png"), "id": f"{unique}-c", "fileName": "my third image"},
     ])
@@ -110,4 +111,4 @@ def test_job_list_shows_counts_not_empty_lists(stack: Stack, origin: Origin, org
     assert "images" not in job and job["overview"]["success"] == 1
     assert SEED_TIME.match(job["startedAt"])
     full = stack.request("GET", "/api/v1/import/jobs?view=IMPORT_JOB_VIEW_FULL", token=org["token"]).json()
-    assert [j for j in full["importJobs"] if j["id"] == job_id][0]["images"][0]["status"] == "success"
+    assert next(j for j in full["importJobs"] if j["id"] == job_id)["images"][0]["status"] == "success"
