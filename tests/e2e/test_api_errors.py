@@ -176,3 +176,23 @@ def test_image_urls_ignore_unknown_query_parameters(stack: Stack, org: dict[str,
         response = stack.request("GET", path + query.format(v=version))
         assert response.status == 200, (path, response.body[:300])
         assert response.headers["content-type"].startswith("image/") and response.body
+
+
+def test_conflict_409_redelivering_a_delivery_in_flight(stack: Stack, org: dict[str, str], origin: Any,
+                                                        unique: str) -> None:
+    from support import images
+
+    # The receiver holds the webhook POST for a few seconds: the delivery is being attempted meanwhile.
+    hook = origin.serve(f"/{unique}/slow-hook", b"ok", delay=6.0)
+    image = origin.serve(f"/{unique}/w.png", images.png())
+    job_id = stack.import_batch(org["token"], [{"url": image, "id": "w", "fileName": "w"}], webhook=hook)
+    deadline = time.monotonic() + 30
+    while not origin.requests_to(f"/{unique}/slow-hook"):
+        assert time.monotonic() < deadline, "webhook never attempted"
+        time.sleep(0.1)
+    log = stack.request("GET", f"/api/v1/webhooks/deliveries?jobId={job_id}", token=org["token"]).json()
+    [delivery] = log["webhookDeliveries"]
+    busy = stack.request("POST", f"/api/v1/webhooks/deliveries/{delivery['id']}:redeliver", token=org["token"],
+                         body={})
+    body = assert_error(busy, 409, "ABORTED", reason="CONFLICT")
+    assert "being attempted" in body["message"]

@@ -12,6 +12,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from pixport.domain.errors import (
+    Conflict,
     DomainError,
     FailedPrecondition,
     InvalidArgument,
@@ -23,6 +24,7 @@ from pixport.domain.errors import (
 
 log = logging.getLogger(__name__)
 ERROR_DOMAIN = "pixport"
+INTERNAL_MESSAGE = "internal error; it has been logged"
 
 _CODES: list[tuple[type[DomainError], grpc.StatusCode, int, str]] = [
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
@@ -31,6 +33,8 @@ _CODES: list[tuple[type[DomainError], grpc.StatusCode, int, str]] = [
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, code_pb2.PERMISSION_DENIED, "PERMISSION_DENIED"),
     (QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, "USAGE_LIMIT_EXCEEDED"),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
+    # ABORTED is gRPC's concurrency conflict; the transcoder answers it with HTTP 409.
+    (Conflict, grpc.StatusCode.ABORTED, code_pb2.ABORTED, "CONFLICT"),
 ]
 
 
@@ -87,5 +91,8 @@ async def domain_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None
         await abort(context, error)
     except Exception:
         log.exception("unexpected error serving a request")
-        await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
+        status = status_pb2.Status(code=code_pb2.INTERNAL, message=INTERNAL_MESSAGE)
+        status.details.append(_pack(error_details_pb2.ErrorInfo(reason="INTERNAL", domain=ERROR_DOMAIN)))
+        await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE,
+                            trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
 
