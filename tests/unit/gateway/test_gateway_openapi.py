@@ -1,4 +1,5 @@
-"""The OpenAPI document generated from the protos, and the edge's route table that must agree with them."""
+"""The OpenAPI document generated from the protos, and the edge's route table that must agree with them.
+(Its validity under openapi-spec-validator is checked on the served copy, tests/e2e/test_openapi.py.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import re
 from typing import Any
 
 import pytest
-from openapi_spec_validator import validate
 
 from gateway import openapi
 from gateway.buf_breaking import ACCEPTED, is_accepted
@@ -25,11 +25,6 @@ SEED_PATHS = {
 @pytest.fixture(scope="module")
 def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return openapi.build(DESCRIPTOR, tmp_path_factory.mktemp("openapi") / "openapi.json")
-
-
-def test_document_is_valid_openapi(document: dict[str, Any]) -> None:
-    validate(document)
-    assert document["openapi"].startswith("3.")
 
 
 def test_every_seed_path_is_present(document: dict[str, Any]) -> None:
