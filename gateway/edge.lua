@@ -3,6 +3,31 @@
 local MAX_PAIRS = 2000
 local MAX_DEPTH = 8
 
+-- `s` with every byte that is not part of well-formed UTF-8 replaced by U+FFFD: error messages quote
+-- the caller's field names, and a JSON answer must stay valid UTF-8 whatever the caller sent.
+local function valid_utf8(s)
+  if not string.find(s, "[\128-\255]") then return s end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local c = string.byte(s, i)
+    local len = (c < 0x80 and 1) or (c >= 0xC2 and c <= 0xDF and 2) or (c >= 0xE0 and c <= 0xEF and 3)
+                or (c >= 0xF0 and c <= 0xF4 and 4) or 0
+    local ok = len > 0 and i + len - 1 <= n
+    for k = i + 1, i + len - 1 do
+      local b = string.byte(s, k)
+      if not b or b < 0x80 or b > 0xBF then ok = false end
+    end
+    if ok then
+      table.insert(out, string.sub(s, i, i + len - 1))
+      i = i + len
+    else
+      table.insert(out, "\239\191\189")
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+
 local function json_string(s)
   return '"' .. string.gsub(s, '[%c"\\]', function(c)
     if c == '"' then return '\\"' end
@@ -206,15 +231,20 @@ local GRPC_NAMES = {[0] = "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEA
                     "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
                     "UNAUTHENTICATED"}
 
+-- Text for an error body: JSON-escaped, and valid UTF-8 whatever bytes the caller sent.
+local function json_text(s)
+  return json_string(valid_utf8(s))
+end
+
 local function error_body(status, message, request_id, reason, field, description)
-  local details = '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":' .. json_string(reason)
+  local details = '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":' .. json_text(reason)
                   .. ',"domain":"pixport"}'
   if field ~= nil then
     details = details .. ',{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":'
-              .. json_string(field) .. ',"description":' .. json_string(description or message) .. '}]}'
+              .. json_text(field) .. ',"description":' .. json_text(description or message) .. '}]}'
   end
   return '{"code":' .. status .. ',"status":"' .. (STATUS_NAMES[status] or "UNKNOWN") .. '","message":'
-         .. json_string(message) .. ',"requestId":' .. json_string(request_id or "") .. ',"details":['
+         .. json_text(message) .. ',"requestId":' .. json_text(request_id or "") .. ',"details":['
          .. details .. ']}'
 end
 
@@ -250,7 +280,10 @@ local function unexpected(text, i, path)
   local c = string.sub(text, i, i)
   if c == "" then syntax(i, "unexpected end of the body", path) end
   if c == "'" then syntax(i, "strings and names take double quotes, not single quotes", path) end
-  syntax(i, "unexpected character " .. json_string(c), path)
+  if string.byte(c) >= 0x80 or string.find(c, "%c") then
+    syntax(i, string.format("unexpected byte 0x%02x", string.byte(c)), path)
+  end
+  syntax(i, "unexpected character " .. c, path)
 end
 
 local function end_of_string(text, i, path)  -- i at the opening quote; returns the index after the closing one
