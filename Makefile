@@ -5,10 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(shell find proto -name '*.proto')
-GENERATED := server/pixport/v1/import_service_pb2.py build/pixport.pb
+GENERATED := server/pixport/v1/import_service_pb2.py build/pixport.pb build/openapi.json
 BUF := node_modules/.bin/buf
 
-.PHONY: run test unit e2e protos lint typecheck buf-lint bench postgres-check clean browser
+.PHONY: run test unit e2e protos lint typecheck buf-lint buf-breaking bench postgres-check clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-$(GENERATED): $(STAMP) $(PROTOS) gateway/protos.py
+$(GENERATED): $(STAMP) $(PROTOS) gateway/protos.py gateway/openapi.py
 	$(BIN)/python -m gateway.protos
 
 protos: $(GENERATED)
@@ -49,7 +49,7 @@ browser:
 run: $(GENERATED) postgres-check
 	exec $(BIN)/pixport up
 
-test: $(GENERATED) postgres-check buf-lint browser
+test: $(GENERATED) postgres-check buf-lint buf-breaking browser
 	$(BIN)/python -m pytest -q
 
 unit: $(GENERATED)
@@ -69,6 +69,10 @@ $(BUF):
 
 buf-lint: $(BUF) $(STAMP)
 	$(BIN)/python -m gateway.buf_lint
+
+# Against the previous commit of main (PIXPORT_BREAKING_AGAINST=<rev> overrides); see gateway/buf_breaking.py.
+buf-breaking: $(BUF) $(STAMP)
+	$(BIN)/python -m gateway.buf_breaking
 
 # The whole system in one run (own stack, own photos); QUICK=1 for a shorter run. Last line: one JSON object.
 bench: $(GENERATED) postgres-check

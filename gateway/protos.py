@@ -1,5 +1,6 @@
-"""Build the protos: Python modules (into server/pixport/v1) and the descriptor set Envoy's
-transcoder reads (with imports, and google.rpc error details so they survive transcoding)."""
+"""Build the protos: Python modules (into server/pixport/v1), the descriptor set Envoy's
+transcoder reads (with imports, and google.rpc error details so they survive transcoding), and the
+OpenAPI document generated from it (gateway/openapi.py)."""
 
 from __future__ import annotations
 
@@ -41,8 +42,11 @@ def build() -> None:
                         f"--descriptor_set_out={DESCRIPTOR}", *files, "google/rpc/error_details.proto"])
     if code != 0:
         raise SystemExit(f"protoc failed building the descriptor ({code})")
+    from gateway import openapi  # it reads the descriptor built just now
+
+    openapi.build()
 
 
 if __name__ == "__main__":
     build()
-    print(f"protos built: server/pixport/v1, {DESCRIPTOR.relative_to(REPO)}")
+    print(f"protos built: server/pixport/v1, {DESCRIPTOR.relative_to(REPO)}, build/openapi.json")

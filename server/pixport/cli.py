@@ -198,7 +198,55 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from pixport.transport.import_client import main_import
 
     server = args.server or f"127.0.0.1:{settings.grpc_port}"
-    return main_import(args.file, server, args.token or os.environ.get("PIXPORT_TOKEN"), args.watch)
+    return main_import(args.file, server, args.token or os.environ.get("PIXPORT_TOKEN"), args.watch,
+                       listens=_listens(settings))
+
+
+def _listens(settings: Settings) -> str:
+    return (f"127.0.0.1:{settings.grpc_port} for gRPC and http://127.0.0.1:{settings.http_port} for REST "
+            "(PIXPORT_GRPC_PORT, PIXPORT_HTTP_PORT)")
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from pixport.transport import jobs_client
+
+    target = jobs_client.Target(
+        server=args.server or f"127.0.0.1:{settings.grpc_port}",
+        token=args.token or os.environ.get("PIXPORT_TOKEN"), listens=_listens(settings),
+    )
+    if args.action == "list":
+        return jobs_client.list_jobs(target, page_size=args.page_size, as_json=args.json)
+    if args.action == "status":
+        return jobs_client.job_status(target, args.id)
+    if args.action == "watch":
+        return jobs_client.watch_job(target, args.id)
+    return jobs_client.cancel_job(target, args.id)
+
+
+def add_jobs_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    connection = argparse.ArgumentParser(add_help=False)
+    connection.add_argument("--token", help="bearer token (default: $PIXPORT_TOKEN)")
+    connection.add_argument("--server", help="gRPC address (default: 127.0.0.1:$PIXPORT_GRPC_PORT)")
+    jobs = commands.add_parser("jobs", help="list, follow and cancel import jobs (over gRPC)")
+    actions = jobs.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", parents=[connection], help="the organisation's jobs, newest first")
+    listing.add_argument("--page-size", type=int, default=50, help="how many (default 50, at most 200)")
+    listing.add_argument("--json", action="store_true", help="one JSON job per line instead of a table")
+    for name, text in (("status", "print a job's status document (JSON)"),
+                       ("watch", "show a job's live progress until it finishes"),
+                       ("cancel", "cancel a job's images not processed yet")):
+        action = actions.add_parser(name, parents=[connection], help=text)
+        action.add_argument("id", help="job id")
+    jobs.set_defaults(handler=cmd_jobs)
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pixport")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def cmd_webhook_secret(settings: Settings, args: argparse.Namespace) -> int:
@@ -271,6 +319,7 @@ def cmd_console_url(settings: Settings, args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="pixport", description="pixport image import service")
+    root.add_argument("--version", action="version", version=f"pixport {package_version()}")
     commands = root.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start PostgreSQL (unless DATABASE_URL), server, workers and Envoy") \
         .set_defaults(handler=cmd_up)
@@ -346,6 +395,7 @@ def parser() -> argparse.ArgumentParser:
     console.add_argument("--org", required=True, help="organisation name (created if new)")
     console.add_argument("--ttl", type=int, default=8 * 3600, help="token lifetime in seconds (default 8 hours)")
     console.set_defaults(handler=cmd_console_url)
+    add_jobs_commands(commands)
     return root
 
 

@@ -20,6 +20,7 @@ from pixport.api.image_servicer import ImageServicer
 from pixport.api.import_servicer import ImportServicer
 from pixport.api.observability_interceptor import ObservabilityInterceptor
 from pixport.api.readiness_servicer import ReadinessServicer
+from pixport.api.reflection import enable_server_reflection
 from pixport.api.sharinpix_servicers import AlbumServicer, SingleImportServicer
 from pixport.api.webhook_servicer import WebhookServicer
 from pixport.config import Settings
@@ -130,9 +131,7 @@ async def serve(settings: Settings, dsn: str) -> None:
     )
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]  # stubs predate grpc.aio
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = f"{settings.grpc_host}:{settings.grpc_port}"
     if server.add_insecure_port(address) == 0:
         raise SystemExit(f"cannot listen on {address}")

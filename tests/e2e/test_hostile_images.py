@@ -119,7 +119,10 @@ def test_hostile_image_batch(stack: Stack, origin: Origin, org: dict[str, str], 
 
     # The sanitised SVG: nothing active left, and served so that a browser would not run it anyway.
     svg = by_id["svg-active"]["image"]
-    for url in (svg["originalUrl"], svg["url"]):
+    raster = stack.request("GET", _path(stack, svg["url"]))  # renditions are PNG rasters of the drawing
+    assert raster.status == 200 and raster.headers["content-type"] == "image/png"
+    assert raster.body.startswith(b"\x89PNG") and b"<script" not in raster.body
+    for url in (svg["originalUrl"],):
         served = stack.request("GET", _path(stack, url))
         assert served.status == 200
         assert served.headers["content-type"] == "image/svg+xml"

@@ -363,8 +363,8 @@ def test_edge_rejections_are_complete_errors(stack: Stack, prior: Prior, method:
     response = stack.request(method, path, token=prior.token, headers=headers)
     body = assert_client_error(response, status=(400, 404, 405, 431, 501))
     # Refused by the connection manager before routing: no request id exists yet, and Envoy's own
-    # detail (`reason`, e.g. path_normalization_failed) says what was wrong when it gives no message.
-    assert body["message"] or body["reason"], body
+    # detail (ErrorInfo `reason`, e.g. path_normalization_failed) says what was wrong when it gives no message.
+    assert body["message"] or body["details"][0]["reason"], body
     for key, value in SECURITY_HEADERS.items():
         assert response.headers.get(key) == value, (key, response.headers)
 

@@ -427,6 +427,11 @@ XXE_SVG = b"""<?xml version="1.0"?>
 """
 
 
+# The 120x80 logo's renditions (fit sizes never upscale; squares are cut from the centre).
+SVG_RENDITION_SIZES = {"fit2000": (120, 80), "full": (120, 80), "fill100": (120, 80), "large": (200, 200),
+                       "mini": (100, 100)}
+
+
 def test_svg_is_sanitised_and_served_sandboxed(stack: Stack, origin: Origin, org: dict[str, str], unique: str) -> None:
     url = origin.serve(f"/{unique}/logo.svg", SVG, Content_Type="image/svg+xml")
     xxe = origin.serve(f"/{unique}/xxe.svg", XXE_SVG, Content_Type="image/svg+xml")
@@ -442,8 +447,18 @@ def test_svg_is_sanitised_and_served_sandboxed(stack: Stack, origin: Origin, org
     assert record["mimeType"] == "image/svg+xml" and record["format"] == "svg"
     assert (record["width"], record["height"]) == (120, 80)
     assert set(record["renditions"]) == RENDITIONS
-    for name, rendition_url in [*record["renditions"].items(), ("status url", item["image"]["url"])]:
+    original = fetch(stack, record["renditions"]["original"])
+    # Renditions are PNG rasters at their promised sizes; the original stays the sanitised SVG.
+    for name, rendition_url in record["renditions"].items():
+        if name == "original":
+            continue
         response = fetch(stack, rendition_url)
+        assert_served(response, rendition_url)
+        assert response.headers["content-type"] == "image/png", (name, response.headers)
+        with Image.open(io.BytesIO(response.body)) as raster:
+            assert raster.format == "PNG" and raster.size == SVG_RENDITION_SIZES[name], (name, raster.size)
+    for name, rendition_url in [("original", record["renditions"]["original"])]:
+        response = original
         assert_served(response, rendition_url)
         assert response.headers["content-type"] == "image/svg+xml", (name, response.headers)
         assert SVG_CSP in response.headers.get("content-security-policy", ""), (name, response.headers)
@@ -555,7 +570,11 @@ def test_another_organisation_cannot_read_the_record(stack: Stack, camera_import
     # Indistinguishable from an id that does not exist: no existence oracle across organisations.
     bogus = "z" * len(media_id)
     missing = stack.request("GET", f"/api/v1/images/{bogus}", token=stranger.token)
-    assert response.body.replace(media_id.encode(), b"ID") == missing.body.replace(bogus.encode(), b"ID")
+    # (Each error names its own request id; everything else must be identical.)
+    def without_request_id(body: bytes, media: str) -> bytes:
+        return re.sub(rb'"requestId":"[^"]*"', b"", body.replace(media.encode(), b"ID"))
+
+    assert without_request_id(response.body, media_id) == without_request_id(missing.body, bogus)
 
 
 # --- 6. limits -----------------------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ def test_seed_000_url_import_with_headers(stack: Stack, origin: Origin, album_or
 
     done = wait_import(stack, record["id"], album_org["album_token"])
     assert done["status"] == "done" and isinstance(done["image_id"], str)
+    # Final: the caller's headers are gone from the record, its params echo included.
+    assert done["params"] == {key: value for key, value in record["params"].items() if key != "headers"}
     [received] = origin.requests_to(f"/{unique}/100/100/")
     assert received.headers["Authorization"] == SEED_ORIGIN_AUTH
     album = stack.request("GET", "/api/v1/albums/imported_album/images",

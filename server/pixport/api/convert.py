@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
@@ -23,6 +23,7 @@ from pixport.domain.urls import PublicUrls
 from pixport.v1 import image_pb2, import_job_pb2
 
 IMAGE_SERVICE = "pixport"
+SEED_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 JOB_STATES = {
     JobState.STARTED: import_job_pb2.ImportJob.started,
@@ -80,10 +81,21 @@ def import_item(item: ItemView, urls: PublicUrls) -> import_job_pb2.ImportItem:
     return message
 
 
+def seed_time(value: datetime) -> str:
+    """The batch import API's documented time format: `2020-01-01 13:45:12`, always UTC."""
+    return value.astimezone(UTC).strftime(SEED_TIME_FORMAT)
+
+
 def import_job(job: JobView, urls: PublicUrls) -> import_job_pb2.ImportJob:
     message = import_job_pb2.ImportJob(
-        finished=job.finished, state=JOB_STATES[job.state], id=job.id, started_at=timestamp(job.started_at)
+        finished=job.finished, state=JOB_STATES[job.state], id=job.id,
+        started_at=seed_time(job.started_at), start_time=timestamp(job.started_at),
     )
+    if job.finished_at is not None:
+        message.finished_at = seed_time(job.finished_at)
+        message.finish_time.CopyFrom(timestamp(job.finished_at))
+    if job.overview is not None:
+        message.overview.CopyFrom(overview(job.overview))
     message.images.extend(import_item(item, urls) for item in job.items or ())
     return message
 

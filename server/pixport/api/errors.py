@@ -12,6 +12,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from pixport.domain.errors import (
+    Conflict,
     DomainError,
     FailedPrecondition,
     InvalidArgument,
@@ -25,6 +26,7 @@ from pixport.store.db import is_connection_error
 
 log = logging.getLogger(__name__)
 ERROR_DOMAIN = "pixport"
+INTERNAL_MESSAGE = "internal error; it has been logged"
 
 _CODES: list[tuple[type[DomainError], grpc.StatusCode, int, str]] = [
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, code_pb2.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
@@ -34,6 +36,8 @@ _CODES: list[tuple[type[DomainError], grpc.StatusCode, int, str]] = [
     (QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED, code_pb2.RESOURCE_EXHAUSTED, "USAGE_LIMIT_EXCEEDED"),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION, code_pb2.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
     (IdempotencyKeyReused, grpc.StatusCode.ALREADY_EXISTS, code_pb2.ALREADY_EXISTS, "IDEMPOTENCY_KEY_REUSED"),
+    # ABORTED is gRPC's concurrency conflict; the transcoder answers it with HTTP 409.
+    (Conflict, grpc.StatusCode.ABORTED, code_pb2.ABORTED, "CONFLICT"),
 ]
 
 
@@ -92,7 +96,10 @@ async def domain_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None
         if is_connection_error(error):  # the database is away: the caller should retry, not give up
             await abort_unavailable(context)
         log.exception("unexpected error serving a request")
-        await context.abort(grpc.StatusCode.INTERNAL, "internal error; it has been logged")
+        status = status_pb2.Status(code=code_pb2.INTERNAL, message=INTERNAL_MESSAGE)
+        status.details.append(_pack(error_details_pb2.ErrorInfo(reason="INTERNAL", domain=ERROR_DOMAIN)))
+        await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE,
+                            trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),))
 
 
 

@@ -36,7 +36,7 @@ def import_record(view: ImportView, *, with_status: bool) -> single_import_servi
     done = view.status == "done"
     record = single_import_service_pb2.ImportRecord(
         id=row.id, organization_id=row.organization_id, image_id=value(row.image_id if done else None),
-        import_type=value(row.import_type), album_id=row.album_id, params=struct(row.params),
+        import_type=value(row.import_type), album_id=row.album_id, params=struct(view.params),
         created_at=when(row.created_at), updated_at=when(row.updated_at if with_status else row.created_at),
     )
     if with_status:

@@ -42,6 +42,10 @@ class FailedPrecondition(DomainError):
     pass
 
 
+class Conflict(DomainError):
+    """The resource is busy with something that conflicts with the request (HTTP 409); retrying later may work."""
+
+
 class QuotaExceeded(DomainError):
     def __init__(self, message: str, *, limit: int, used: int, requested: int, retry_after_seconds: int) -> None:
         super().__init__(message)

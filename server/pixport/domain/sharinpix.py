@@ -41,6 +41,7 @@ class SingleImportRow:
     item_status: str
     reason: str | None
     image_id: str | None
+    pending_headers: dict[str, str] | None = None  # the caller's headers while the fetch is still to come
 
 
 class SharinpixStore(Protocol):
@@ -96,6 +97,19 @@ class ImportParams:
 @dataclass(frozen=True)
 class ImportView:
     row: SingleImportRow
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The params echo. Caller headers are kept only on the queued item until it is final (then the
+        database has none left), so they are echoed (redacted) while it is pending and never after."""
+        if not self.row.pending_headers:
+            return dict(self.row.params)
+        echoed: dict[str, Any] = {}
+        for key, value in self.row.params.items():
+            if key in ("attachment_id", "controller", "action") and "headers" not in echoed:
+                echoed["headers"] = redact_headers(self.row.pending_headers)
+            echoed[key] = value
+        return echoed
 
     @property
     def status(self) -> str:
@@ -170,7 +184,9 @@ class SingleImports:
 
         created_at = await self._store.create_single_import(
             import_id=import_id, job_id=job_id, organization_id=principal.organization_id, album_id=album_id,
-            import_type=import_type or None, params=echoed, title=params.filename or import_id,
+            # Stored without the caller's headers: those live on the queued item only, until it is final.
+            import_type=import_type or None, params={k: v for k, v in echoed.items() if k != "headers"},
+            title=params.filename or import_id,
             metadata=params.metadata or params.metadatas,
             plan=FetchPlan(url, connector, connector_ref, headers or None),
             admit=admission(1),

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from pixport.domain.auth import READ_SCOPE, WRITE_SCOPE, Principal
-from pixport.domain.errors import NotFound
+from pixport.domain.errors import Conflict, NotFound
 from pixport.domain.ids import looks_like_id
 
 # Seconds to wait before each retry, after the immediate first attempt (Standard Webhooks-like).
@@ -129,6 +129,10 @@ class Webhooks:
 
     async def redeliver(self, principal: Principal, delivery_id: str) -> Delivery:
         principal.require(WRITE_SCOPE)
-        if not looks_like_id(delivery_id) or not await self._store.redeliver(principal.organization_id, delivery_id):
-            raise NotFound(f"webhook delivery {delivery_id[:64]!r} not found or in flight")
+        if not looks_like_id(delivery_id):
+            raise NotFound(f"webhook delivery {delivery_id[:64]!r} not found")
+        if not await self._store.redeliver(principal.organization_id, delivery_id):
+            await self.get(principal, delivery_id)  # NotFound unless it exists: then it is being attempted
+            raise Conflict(f"webhook delivery {delivery_id!r} is being attempted right now; "
+                           "redeliver it once this attempt has ended")
         return await self.get(principal, delivery_id)

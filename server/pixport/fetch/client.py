@@ -14,7 +14,7 @@ from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from pixport.fetch.errors import EgressRefused, FetchError, format_seconds, format_size, translate
+from pixport.fetch.errors import EgressRefused, FetchError, format_seconds, format_size, translate, with_context
 from pixport.fetch.limits import MAX_FIELD_SIZE, MAX_HEADERS, MAX_LINE_SIZE, READ_CHUNK, FetchLimits
 from pixport.fetch.policy import EgressPolicy
 from pixport.fetch.resolver import GuardedResolver, guarded_socket_factory
@@ -175,7 +175,7 @@ class Fetcher:
             except aiohttp.ClientError as exc:
                 error = translate(exc, connect_timeout=self._limits.connect_timeout)
                 if chain and error.reason.startswith("refused"):
-                    error = FetchError(f"{error.reason}, reached through a redirect", retryable=False)
+                    error = FetchError(with_context(error.reason, ", reached through a redirect"), retryable=False)
                 raise error from None
             chain.append(str(current))
             current = self._redirect_target(current, status, location, len(chain))
@@ -196,7 +196,7 @@ class Fetcher:
         try:
             return self._target(str(joined), redirect=True)
         except EgressRefused as refused:
-            raise FetchError(f"{refused.reason}, reached through a redirect", retryable=False) from None
+            raise FetchError(with_context(refused.reason, ", reached through a redirect"), retryable=False) from None
 
     async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self._limits.max_bytes

@@ -47,6 +47,21 @@ class GuardRefusal(OSError):
         self.reason = reason
 
 
+ALLOW_SETTING = "PIXPORT_FETCH_ALLOW_CIDRS"
+_HINT_MARK = "; to allow it, "
+
+
+def allow_hint(ip: IPAddress) -> str:
+    """What an operator would set to let fetches reach `ip` (the setting that overrides the egress guard)."""
+    return f"{_HINT_MARK}add {display(ip)}/{ip.max_prefixlen} (or its network) to {ALLOW_SETTING}"
+
+
+def with_context(reason: str, context: str) -> str:
+    """`reason` plus `context` (e.g. ", reached through a redirect"), kept before the allow hint."""
+    head, mark, hint = reason.partition(_HINT_MARK)
+    return f"{head}{context}{mark}{hint}"
+
+
 class EgressRefused(GuardRefusal):
     """The policy refuses the address a connection would go to."""
 
@@ -54,7 +69,7 @@ class EgressRefused(GuardRefusal):
         reason = f"refused: {rule} {display(ip)} is not allowed"
         if host is not None and host != str(ip):
             reason += f" ({host} resolves to it)"
-        super().__init__(reason)
+        super().__init__(reason + allow_hint(ip))
         self.rule = rule
         self.ip = ip
 

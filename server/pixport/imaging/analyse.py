@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
-from pixport.imaging import colors, fingerprint, png, svg
+from pixport.imaging import colors, fingerprint, png, svg, svg_raster
 from pixport.imaging.decode import decode, load_pixels
 from pixport.imaging.limits import check_byte_size, count_frames, open_image
 from pixport.imaging.metadata import read_metadata
-from pixport.imaging.renditions import render, specs
+from pixport.imaging.renditions import render
 from pixport.imaging.sniff import looks_like_polyglot, sniff
-from pixport.imaging.types import MIME_TYPES, Analysis, ImageRejected, Limits, Rendition
+from pixport.imaging.types import MIME_TYPES, Analysis, ImageRejected, Limits
 
 NOT_AN_IMAGE = "not an image: the content is not PNG, JPEG, GIF, WebP or SVG"
 
@@ -71,13 +71,9 @@ def _analyse_raster(data: bytes, fmt: str, limits: Limits) -> Analysis:
 
 
 def _analyse_svg(data: bytes) -> Analysis:
-    # No safe, maintained rasteriser is available (cairosvg needs system cairo), so every rendition is the
-    # sanitised document itself, with the size it would be shown at.
+    # The original stays the sanitised document; the renditions are PNG rasters of it at their sizes.
     document, (width, height) = svg.sanitise(data)
-    renditions = tuple(
-        Rendition(name=spec.name, mime_type=MIME_TYPES["svg"], width=spec.width, height=spec.height, data=document)
-        for spec in specs(width, height)
-    )
+    renditions = svg_raster.rasterise(document, width, height)
     return Analysis(
         format="svg",
         mime_type=MIME_TYPES["svg"],

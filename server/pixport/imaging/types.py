@@ -32,7 +32,7 @@ class ImageRejected(Exception):
 @dataclass(frozen=True)
 class Rendition:
     name: str  # "mini" | "large" | "full" | "fit2000" | "fill100"
-    mime_type: str  # image/jpeg when opaque, image/webp with alpha, image/svg+xml for svg
+    mime_type: str  # image/jpeg when opaque, image/webp with alpha, image/png for svg
     width: int
     height: int
     data: bytes

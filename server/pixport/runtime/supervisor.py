@@ -87,6 +87,17 @@ class Child:
         return self.spec.name
 
 
+def refuse_second_instance(settings: Settings) -> str | None:
+    """Why this `pixport up` must not start (another one runs on the same data dir), or None."""
+    from pixport.runtime.pidlock import AlreadyRunning, hold
+
+    try:
+        hold(settings.data_dir)
+    except AlreadyRunning as error:
+        return str(error)
+    return None
+
+
 @dataclass
 class Supervisor:
     settings: Settings
@@ -107,6 +118,9 @@ class Supervisor:
         self._stopping = True
 
     def run(self) -> int:
+        if (refusal := refuse_second_instance(self.settings)) is not None:
+            self._say(refusal)
+            return 1
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGHUP, self._on_signal)

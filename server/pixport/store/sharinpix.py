@@ -59,6 +59,7 @@ class SharinpixStore:
             id=row["id"], organization_id=row["organization_id"], album_id=row["album_id"],
             import_type=row["import_type"], params=row["params"], created_at=row["created_at"],
             updated_at=row["updated_at"], item_status=row["status"], reason=row["reason"], image_id=row["image_id"],
+            pending_headers=row["fetch_headers"],
         )
 
     async def register_direct_upload(

@@ -127,7 +127,8 @@ def test_job_state_and_finished(state: JobState, wire: int, finished: bool) -> N
     assert message.state == wire
     assert message.finished is finished
     assert message.id == "job1"
-    assert message.started_at.ToDatetime(tzinfo=UTC) == T0
+    assert message.started_at == "2024-05-01 12:00:00"  # seed 002's format, UTC, no fraction
+    assert message.start_time.ToDatetime(tzinfo=UTC) == T0
 
 
 def test_job_items_keep_their_order() -> None:
@@ -274,3 +275,26 @@ def test_sparse_image_record() -> None:
     assert not message.HasField("taken_at")
     assert not message.HasField("duplicate_of")
     assert dict(message.renditions) == {"original": f"https://img.example.com/api/v1/images/M1/original?v={V}"}
+
+
+def test_job_times_are_utc_in_the_seed_format_and_finish_is_absent_while_running() -> None:
+    from datetime import timedelta, timezone
+
+    paris = timezone(timedelta(hours=2))
+    running = JobView(id="j", organization_id="o", system_name="s", state=JobState.STARTED,
+                      started_at=datetime(2020, 1, 1, 15, 45, 12, 999999, tzinfo=paris), finished_at=None,
+                      item_count=1, last_sequence=1)
+    message = convert.import_job(running, URLS)
+    assert message.started_at == "2020-01-01 13:45:12"
+    assert not message.HasField("finished_at") and not message.HasField("finish_time")
+    assert not message.HasField("overview")
+
+
+def test_finished_job_carries_finish_time_and_overview() -> None:
+    done = JobView(id="j", organization_id="o", system_name="s", state=JobState.SUCCESS, started_at=T0,
+                   finished_at=datetime(2024, 5, 1, 12, 0, 3, tzinfo=UTC), item_count=3, last_sequence=5,
+                   overview=Overview(total=3, success=2, failed=1))
+    message = convert.import_job(done, URLS)
+    assert message.finished_at == "2024-05-01 12:00:03"
+    assert message.finish_time.ToDatetime(tzinfo=UTC) == datetime(2024, 5, 1, 12, 0, 3, tzinfo=UTC)
+    assert (message.overview.total, message.overview.success, message.overview.failed) == (3, 2, 1)

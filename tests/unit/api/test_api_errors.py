@@ -166,3 +166,12 @@ async def test_domain_errors_passes_through_success_and_abort_errors() -> None:
         async with domain_errors(context):  # type: ignore[arg-type]
             raise grpc.aio.AbortError()
     assert context.aborted is None
+
+
+def test_conflict_is_aborted_which_rest_answers_409() -> None:
+    import grpc
+    from pixport.api.errors import status_for
+    from pixport.domain.errors import Conflict
+
+    code, status, _headers = status_for(Conflict("busy"))
+    assert code is grpc.StatusCode.ABORTED and status.code == 10 and status.message == "busy"

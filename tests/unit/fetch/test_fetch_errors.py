@@ -43,12 +43,15 @@ def test_fetch_error_carries_reason_and_retryable() -> None:
     assert "retryable=True" in repr(error)
 
 
+HINT = "; to allow it, add {} (or its network) to PIXPORT_FETCH_ALLOW_CIDRS"
+
+
 def test_egress_refused_reason() -> None:
     assert EgressRefused("loopback address", ip_address("127.0.0.1")).reason == (
-        "refused: loopback address 127.0.0.1 is not allowed"
+        "refused: loopback address 127.0.0.1 is not allowed" + HINT.format("127.0.0.1/32")
     )
     assert EgressRefused("loopback address", ip_address("::1"), host="localhost").reason == (
-        "refused: loopback address ::1 is not allowed (localhost resolves to it)"
+        "refused: loopback address ::1 is not allowed (localhost resolves to it)" + HINT.format("::1/128")
     )
 
 
@@ -64,7 +67,8 @@ def test_refusals_are_found_however_aiohttp_wraps_them() -> None:
     except aiohttp.ClientConnectorError as outer:
         assert find_refusal(outer) is refused
     assert find_refusal(ValueError("x")) is None
-    assert _translate(wrapped) == ("refused: loopback address 127.0.0.2 is not allowed", False)
+    expected = "refused: loopback address 127.0.0.2 is not allowed" + HINT.format("127.0.0.2/32")
+    assert _translate(wrapped) == (expected, False)
     assert _translate(aiohttp.ClientConnectorError(KEY, GuardRefusal("refused: odd"))) == (
         "refused: odd",
         False,
@@ -242,3 +246,13 @@ async def tls_origin(tls_context: ssl.SSLContext) -> AsyncIterator[int]:
     assert site._server is not None
     yield site._server.sockets[0].getsockname()[1]
     await runner.cleanup()
+
+
+def test_refusal_context_stays_before_the_allow_hint() -> None:
+    from pixport.fetch.errors import with_context
+
+    reason = EgressRefused("loopback address", ip_address("127.0.0.2")).reason
+    assert with_context(reason, ", reached through a redirect") == (
+        "refused: loopback address 127.0.0.2 is not allowed, reached through a redirect" + HINT.format("127.0.0.2/32")
+    )
+    assert with_context("refused: odd", ", x") == "refused: odd, x"

@@ -26,6 +26,7 @@ async def test_refuses_when_nothing_is_left_naming_the_first_rule() -> None:
         await GuardedResolver(ALLOW_ONE, dns).resolve("internal.test", 80)
     assert caught.value.reason == (
         "refused: private address (RFC 1918) 10.0.0.1 is not allowed (internal.test resolves to it)"
+        "; to allow it, add 10.0.0.1/32 (or its network) to PIXPORT_FETCH_ALLOW_CIDRS"
     )
 
 

@@ -59,7 +59,8 @@ async def test_redirect_from_the_allowed_origin_to_the_recorder(
 ) -> None:
     to = quote(f"http://{host}:{recorder.port}/steal", safe="")
     error = await _refused(make_fetcher(), origin.url(f"/redirect?to={to}"))
-    assert error.reason.endswith("127.0.0.2 is not allowed, reached through a redirect")
+    assert "127.0.0.2 is not allowed, reached through a redirect; to allow it, add " in error.reason
+    assert error.reason.endswith("to PIXPORT_FETCH_ALLOW_CIDRS")
     assert len(origin.requests) == 1
     assert recorder.requests == []
 
@@ -86,7 +87,10 @@ async def test_localhost(make_fetcher: MakeFetcher, recorder: Server) -> None:
 async def test_dns_name_resolving_to_the_recorder(make_fetcher: MakeFetcher, recorder: Server) -> None:
     fetcher = make_fetcher(dns={"innocent.example": ["127.0.0.2"]})
     error = await _refused(fetcher, f"http://innocent.example:{recorder.port}/")
-    assert error.reason == "refused: loopback address 127.0.0.2 is not allowed (innocent.example resolves to it)"
+    assert error.reason == (
+        "refused: loopback address 127.0.0.2 is not allowed (innocent.example resolves to it)"
+        "; to allow it, add 127.0.0.2/32 (or its network) to PIXPORT_FETCH_ALLOW_CIDRS"
+    )
     assert recorder.requests == []
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 
 import defusedxml.ElementTree as DefusedET
 import pytest
+from PIL import Image
 from pixport.imaging import ImageRejected, Limits, analyse
 from pixport.imaging.svg import document_size, sanitise, unsafe_css
 
@@ -196,7 +198,26 @@ def test_analysis_of_an_svg() -> None:
         "large": (200, 200),
         "mini": (100, 100),
     }
-    assert all(r.mime_type == "image/svg+xml" and r.data == result.original for r in result.renditions)
+    # Renditions are PNG rasters of exactly those sizes; the original stays the sanitised SVG.
+    for rendition in result.renditions:
+        assert rendition.mime_type == "image/png" and rendition.data.startswith(b"\x89PNG\r\n\x1a\n")
+        with Image.open(io.BytesIO(rendition.data)) as raster:
+            assert raster.format == "PNG" and raster.size == (rendition.width, rendition.height)
+
+
+def test_svg_rasters_show_the_drawing() -> None:
+    # Left half red, right half transparent: the mini (centre square) is half red, half clear.
+    document = (f'<svg xmlns="{SVG}" width="400" height="200"><rect x="0" y="0" width="200" height="200" '
+                'fill="#ff0000"/></svg>').encode()
+    result = analyse(document, Limits())
+    by_name = {r.name: r for r in result.renditions}
+    with Image.open(io.BytesIO(by_name["fill100"].data)) as fill:
+        rgba = fill.convert("RGBA")
+        assert rgba.size == (300, 150)
+        assert rgba.getpixel((40, 75)) == (255, 0, 0, 255) and rgba.getpixel((260, 75))[3] == 0
+    with Image.open(io.BytesIO(by_name["mini"].data)) as mini:
+        rgba = mini.convert("RGBA")
+        assert rgba.getpixel((20, 50)) == (255, 0, 0, 255) and rgba.getpixel((80, 50))[3] == 0
 
 
 def test_svg_without_namespace_is_given_one() -> None:

@@ -17,7 +17,7 @@ RETURNING created_at;
 
 -- get_single_import --
 SELECT s.id, s.organization_id, s.album_id, s.import_type, s.params, s.created_at,
-       coalesce(i.finished_at, s.created_at) AS updated_at, i.status, i.reason, i.image_id
+       coalesce(i.finished_at, s.created_at) AS updated_at, i.status, i.reason, i.image_id, i.fetch_headers
 FROM single_imports s JOIN import_items i ON i.job_id = s.job_id
 WHERE s.id = $1 AND s.organization_id = $2;
 
