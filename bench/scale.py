@@ -16,9 +16,7 @@ import argparse
 import asyncio
 import json
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -183,20 +181,8 @@ PARTS = frozenset({"claim", "duplicates", "finish"})
 
 def run(quick: bool, parts: frozenset[str] = PARTS) -> dict[str, float]:
     """The scale figures (milliseconds), measured in a private PostgreSQL that is removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="pixport-scale-") as root:
-        cluster = EmbeddedPostgres(Path(root))
-        cluster.prepare()
-        process = cluster.start()
-        try:
-            cluster.wait_ready(process)
-            return asyncio.run(_measure(cluster.dsn, quick, parts))
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with tempfile.TemporaryDirectory(prefix="pixport-scale-") as root, EmbeddedPostgres(Path(root)).running() as pg:
+        return asyncio.run(_measure(pg.dsn, quick, parts))
 
 
 def main() -> None:

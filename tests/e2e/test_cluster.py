@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import signal
 import subprocess
 import threading
 import time
@@ -33,19 +32,8 @@ IMAGES_PER_JOB = 100
 
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    cluster = EmbeddedPostgres(tmp_path_factory.mktemp("cluster-pg"))
-    cluster.prepare()
-    process = cluster.start()
-    try:
-        cluster.wait_ready(process)
+    with EmbeddedPostgres(tmp_path_factory.mktemp("cluster-pg")).running() as cluster:
         yield cluster
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def watch(target: str, token: str, job_id: str, into: list[Any]) -> None:

@@ -5,8 +5,6 @@ organisations of their own."""
 from __future__ import annotations
 
 import itertools
-import signal
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -22,19 +20,8 @@ _orgs = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def embedded_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    cluster = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
-    cluster.prepare()
-    process = cluster.start()
-    try:
-        cluster.wait_ready(process)
+    with EmbeddedPostgres(tmp_path_factory.mktemp("pg")).running() as cluster:
         yield cluster
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest_asyncio.fixture(scope="session")

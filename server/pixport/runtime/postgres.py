@@ -7,9 +7,11 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,6 +153,22 @@ class EmbeddedPostgres:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"PostgreSQL did not become ready in {timeout:.0f} s; see {self.log_file}")
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[EmbeddedPostgres]:
+        """Prepared, started and ready for the block; stopped (fast shutdown) after it, killed if it lingers."""
+        self.prepare()
+        process = self.start()
+        try:
+            self.wait_ready(process)
+            yield self
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     def _create_database(self) -> None:
         from pixport.store.db import ensure_database
