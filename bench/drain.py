@@ -12,10 +12,11 @@ ORGANIZATIONS organisations (the shape of bench/scale.py's claim figures), submi
 batches of 1,000, one after the other, as fast as the API accepts them.
 
 The drain rate is read from the jobs' counters (ListImportJobs, basic view: `total - pending` summed over
-the phase's jobs), sampled every POLL_SECONDS: the items finished per second between the sample at which
-WARM_UP items had finished (after the last batch was accepted) and the one at which WINDOW more had. The
-1,000-item rate is measured before and after the large backlog (the load of a shared machine drifts), and
-the ratio uses their mean. `run(quick)` returns the figures (`make bench` merges them into its JSON).
+the phase's jobs), sampled every POLL_SECONDS: items finished per second over windows of WINDOW items that
+start WARM_UP items after the last batch was accepted. The large backlog's rate is the median of
+LARGE_WINDOWS consecutive windows; the 1,000-item rate is the median of SMALL_ROUNDS backlogs before and
+SMALL_ROUNDS after the large one (the load of a shared machine drifts).
+`run(quick)` returns the figures (`make bench` merges them into its JSON).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import statistics
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -42,7 +45,10 @@ LARGE_BACKLOG = 100_000
 QUICK_LARGE_BACKLOG = 20_000
 WARM_UP = 100
 WINDOW = 800
-POLL_SECONDS = 0.5
+LARGE_WINDOWS = 5  # consecutive windows in the large backlog; its rate is their median
+SMALL_ROUNDS = 3  # 1,000-item backlogs before and again after the large one; their median is the 1k rate
+TAIL = 50  # the last items of a backlog drain with fewer in flight: never part of a window
+POLL_SECONDS = 0.25
 TARGET_RATIO = 0.7
 
 _STARTED = time.perf_counter()
@@ -97,11 +103,24 @@ def window_rate(samples: Sequence[tuple[float, int]], start: int, window: int) -
     return round((last[1] - first[1]) / (last[0] - first[0]), 2)
 
 
+def window_plan(finished_when_submitted: int, total: int, window: int, windows: int) -> list[tuple[int, int]]:
+    """(start, size) of up to `windows` consecutive windows of `window` items, after WARM_UP more items than
+    had finished when the last batch was accepted, and before the backlog's TAIL. A backlog too small for
+    one whole window gets one shorter window (at least a quarter of `window`)."""
+    start = finished_when_submitted + WARM_UP
+    room = total - TAIL - start
+    if room < window // 4:
+        raise ValueError(f"{total} items leave no window after {start} (warm-up) and {TAIL} (tail)")
+    if room < window:
+        return [(start, room)]
+    return [(start + index * window, window) for index in range(min(windows, room // window))]
+
+
 def drain_ratio(large_rate: float, small_rates: Sequence[float]) -> float:
-    """The large backlog's rate over the mean of the small backlog's rates (measured around it)."""
+    """The large backlog's rate over the median of the small backlog's rates (measured around it)."""
     if not small_rates:
         raise ValueError("no small-backlog rate")
-    return round(large_rate / (sum(small_rates) / len(small_rates)), 3)
+    return round(large_rate / statistics.median(small_rates), 3)
 
 
 # --- the stack --------------------------------------------------------------------------------------
@@ -202,13 +221,22 @@ class Drain:
         phase.samples.append((phase.submitted_at, phase.finished_when_submitted))
         return time.perf_counter() - started
 
-    async def drain_rate(self, name: str, total: int) -> tuple[float, Phase, float]:
-        """(items/s over the window, the phase, seconds to submit the backlog)."""
+    async def drain_rates(self, name: str, total: int, windows: int) -> tuple[list[float], Phase, float]:
+        """(items/s of each window, the phase, seconds to submit the backlog)."""
         phase = Phase(name)
         submit_seconds = await self.submit_backlog(phase, total)
-        start = phase.finished_when_submitted + WARM_UP
-        await self.sample_until(phase, start + WINDOW + 1)
-        return window_rate(phase.samples, start, WINDOW), phase, submit_seconds
+        plan = window_plan(phase.finished_when_submitted, total, WINDOW, windows)
+        last_start, last_size = plan[-1]
+        await self.sample_until(phase, last_start + last_size + TAIL // 2)
+        return [window_rate(phase.samples, start, size) for start, size in plan], phase, submit_seconds
+
+    async def small_rates(self, label: str) -> list[float]:
+        rates = []
+        for index in range(SMALL_ROUNDS):
+            (rate,), phase, _ = await self.drain_rates(f"small-{label}-{index}", SMALL_BACKLOG, 1)
+            await self.sample_until(phase, SMALL_BACKLOG)  # drained before the next backlog is submitted
+            rates.append(rate)
+        return rates
 
     async def single_image_seconds(self, png: bytes, label: str) -> float:
         """The other organisation's one small PNG: submit → its job's `job_finished` committed."""
@@ -245,16 +273,17 @@ async def _figures(drain: Drain, large: int) -> dict[str, Any]:
     figures["other_org_single_image_idle_s"] = await drain.single_image_seconds(pngs[0], "idle")
     say(f"  {figures['other_org_single_image_idle_s']} s")
 
-    say(f"{SMALL_BACKLOG:,}-item backlog ({ORGANIZATIONS} organisations)")
-    small_before, small_phase, _ = await drain.drain_rate("small-before", SMALL_BACKLOG)
-    await drain.sample_until(small_phase, SMALL_BACKLOG)
+    say(f"{SMALL_BACKLOG:,}-item backlog ({ORGANIZATIONS} organisations), {SMALL_ROUNDS} times")
+    small_before = await drain.small_rates("before")
     say(f"  {small_before} items/s")
 
     say(f"{large:,}-item backlog ({large // BATCH} batches of {BATCH:,}, {ORGANIZATIONS} organisations)")
-    large_rate, large_phase, submit_seconds = await drain.drain_rate("large", large)
+    large_rates, large_phase, submit_seconds = await drain.drain_rates("large", large, LARGE_WINDOWS)
+    large_rate = statistics.median(large_rates)
     figures["backlog_submit_s"] = round(submit_seconds, 1)
     figures["backlog_finished_while_submitting"] = large_phase.finished_when_submitted
-    say(f"  {large_rate} items/s (submitted in {submit_seconds:.1f} s, "
+    figures["drain_items_per_s_while_submitting"] = round(large_phase.finished_when_submitted / submit_seconds, 2)
+    say(f"  {large_rates} items/s (submitted in {submit_seconds:.1f} s, "
         f"{large_phase.finished_when_submitted:,} finished meanwhile)")
 
     say("the other organisation's single image while the large backlog is pending")
@@ -267,15 +296,16 @@ async def _figures(drain: Drain, large: int) -> dict[str, Any]:
     figures["backlog_cancel_s"] = await drain.cancel(large_phase)
     say(f"  {figures['backlog_cancel_s']} s")
 
-    say(f"{SMALL_BACKLOG:,}-item backlog again (the load of a shared machine drifts)")
-    small_after, small_phase, _ = await drain.drain_rate("small-after", SMALL_BACKLOG)
-    await drain.sample_until(small_phase, SMALL_BACKLOG)
+    say(f"{SMALL_BACKLOG:,}-item backlog again, {SMALL_ROUNDS} times (the load of a shared machine drifts)")
+    small_after = await drain.small_rates("after")
     say(f"  {small_after} items/s")
 
-    figures["drain_items_per_s_1k"] = round((small_before + small_after) / 2, 2)
-    figures["drain_items_per_s_1k_before_after"] = [small_before, small_after]
-    figures[f"drain_items_per_s_{large // 1000}k"] = large_rate
-    figures["backlog_drain_ratio"] = drain_ratio(large_rate, [small_before, small_after])
+    small = small_before + small_after
+    figures["drain_items_per_s_1k"] = round(statistics.median(small), 2)
+    figures["drain_items_per_s_1k_rounds"] = small
+    figures[f"drain_items_per_s_{large // 1000}k"] = round(large_rate, 2)
+    figures[f"drain_items_per_s_{large // 1000}k_windows"] = large_rates
+    figures["backlog_drain_ratio"] = drain_ratio(large_rate, small)
     say(f"backlog_drain_ratio {figures['backlog_drain_ratio']} (target ≥ {TARGET_RATIO})")
     await drain.bench.close()
     return figures
@@ -286,6 +316,7 @@ def run(quick: bool) -> dict[str, Any]:
     started = time.perf_counter()
     results: dict[str, Any] = {
         "drain_backlog_items": large, "drain_organizations": ORGANIZATIONS, "drain_window_items": WINDOW,
+        "drain_load_average_at_start": round(os.getloadavg()[0], 2),
         "drain_items": "dead links (404 from a local origin): claim, fetch, finish; no pixel work",
     }
     if quick:
@@ -301,6 +332,7 @@ def run(quick: bool) -> dict[str, Any]:
             code = drain.bench.stop()
             if code != 0:
                 say(f"the stack exited with {code}; its log: {drain.bench.stack.log}")
+    results["drain_load_average_at_end"] = round(os.getloadavg()[0], 2)
     results["drain_bench_seconds"] = round(time.perf_counter() - started, 1)
     return results
 

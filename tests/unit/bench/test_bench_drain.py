@@ -54,8 +54,20 @@ def test_window_rate_runs_from_the_first_sample_past_the_start_to_window_more_it
         drain.window_rate([(1.0, 10), (1.0, 20)], 10, 0)
 
 
-def test_drain_ratio_compares_with_the_mean_of_the_small_backlog_rates() -> None:
-    assert drain.drain_ratio(70.0, [90.0, 110.0]) == 0.7
+def test_drain_ratio_compares_with_the_median_of_the_small_backlog_rates() -> None:
+    assert drain.drain_ratio(70.0, [90.0, 100.0, 300.0]) == 0.7
     assert drain.drain_ratio(30.0, [40.0]) == 0.75
     with pytest.raises(ValueError):
         drain.drain_ratio(1.0, [])
+
+
+def test_window_plan_starts_after_the_warm_up_and_stops_before_the_tail() -> None:
+    warm, tail = drain.WARM_UP, drain.TAIL
+    assert drain.window_plan(40, 100_000, 800, 3) == [(40 + warm, 800), (40 + warm + 800, 800),
+                                                      (40 + warm + 1600, 800)]
+    # A 1,000-item backlog holds one 800-item window when few finished during the submit, a shorter one else.
+    assert drain.window_plan(0, 1000, 800, 1) == [(warm, 800)]
+    assert drain.window_plan(300, 1000, 800, 1) == [(300 + warm, 1000 - tail - 300 - warm)]
+    assert drain.window_plan(0, 2000, 800, 5) == [(warm, 800), (warm + 800, 800)]
+    with pytest.raises(ValueError, match="no window"):
+        drain.window_plan(800, 1000, 800, 1)
