@@ -90,15 +90,17 @@ def batch_sizes(total: int, batch: int, organizations: int) -> list[tuple[int, i
 
 
 def window_rate(samples: Sequence[tuple[float, int]], start: int, window: int) -> float:
-    """Items per second between the first sample with at least `start` finished items and the first with at
-    least `window` more. `samples` are (seconds, finished items) in time order."""
+    """Items per second between the first sample with at least `start` finished items and the first later
+    one with at least `start + window`. `samples` are (seconds, finished items) in time order."""
     first = next((sample for sample in samples if sample[1] >= start), None)
     if first is None:
         raise ValueError(f"never {start} finished items")
-    last = next((sample for sample in samples if sample[1] >= first[1] + window), None)
+    last = next((sample for sample in samples if sample[1] >= start + window and sample[0] > first[0]), None)
     if last is None:
-        raise ValueError(f"never {first[1] + window} finished items")
-    if last[0] <= first[0]:
+        if window > 0 and any(sample[1] >= start + window for sample in samples):
+            raise ValueError("the window has no duration")
+        raise ValueError(f"never {start + window} finished items after the window's start")
+    if last[1] == first[1]:
         raise ValueError("the window has no duration")
     return round((last[1] - first[1]) / (last[0] - first[0]), 2)
 

@@ -41,17 +41,21 @@ def test_batch_sizes_take_organisations_in_turn_and_keep_the_total() -> None:
     assert [org for org, _ in sizes].count(4) == 20
 
 
-def test_window_rate_runs_from_the_first_sample_past_the_start_to_window_more_items() -> None:
+def test_window_rate_runs_from_the_first_sample_past_the_start_to_the_first_past_its_end() -> None:
     samples = [(0.0, 0), (1.0, 50), (2.0, 120), (3.0, 200), (4.0, 310), (5.0, 400)]
-    # First sample with ≥ 100 finished is (2.0, 120); first with ≥ 120 + 150 is (4.0, 310): 190 items in 2 s.
+    # First sample with ≥ 100 finished is (2.0, 120); first with ≥ 100 + 150 is (4.0, 310): 190 items in 2 s.
     assert drain.window_rate(samples, 100, 150) == 95.0
     assert drain.window_rate(samples, 0, 400) == 80.0
-    with pytest.raises(ValueError, match="never 500"):
+    # A start overshot by a coarse sample does not push the end beyond what was sampled.
+    assert drain.window_rate(samples, 101, 299) == 93.33  # (2.0, 120) to (5.0, 400)
+    with pytest.raises(ValueError, match="never 500 finished"):
         drain.window_rate(samples, 500, 10)
-    with pytest.raises(ValueError, match="never 520"):
+    with pytest.raises(ValueError, match="never 500 finished items after"):
         drain.window_rate(samples, 100, 400)
     with pytest.raises(ValueError, match="no duration"):
-        drain.window_rate([(1.0, 10), (1.0, 20)], 10, 0)
+        drain.window_rate([(0.0, 0), (1.0, 40)], 5, 20)  # one sample past both the start and the end
+    with pytest.raises(ValueError, match="no duration"):
+        drain.window_rate([(1.0, 10), (2.0, 10)], 10, 0)
 
 
 def test_drain_ratio_compares_with_the_median_of_the_small_backlog_rates() -> None:
