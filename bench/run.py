@@ -181,6 +181,8 @@ def run(quick: bool) -> dict[str, Any]:
 
     say("archive-scale figures (bench/scale.py)")
     results["scale"] = scale_figures(quick)
+    say("drain through the stack: 1k vs 100k backlog, another organisation's image (bench/drain.py)")
+    results.update(importlib.import_module("bench.drain").run(quick))
     if quick:
         results["note"] = (f"QUICK: worker memory over {plan.rss_images} images, not 5,000; "
                            f"{plan.photos} photos; fewer rounds")
