@@ -32,7 +32,7 @@ from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import Limits, PixelPool
 from pixport.keys import load_server_key
 from pixport.observability.metrics import LEASE_RECLAIMS
-from pixport.runtime.finishes import BatchedFailures
+from pixport.runtime.finishes import BatchedFinishes
 from pixport.runtime.housekeeping import run_blob_gc, run_retention
 from pixport.sealing import Sealer
 from pixport.store.db import DatabaseGate, create_pool, is_connection_error
@@ -289,8 +289,8 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     queue = QueueStore(pool)
     blob_store = blobs.from_settings(settings)
     journey = Journey(
-        # Concurrent failures (dead links) finish in one transaction; every write waits out an outage.
-        queue=GatedQueue(BatchedFailures(queue), settings.lease_seconds), pixels=pixels,
+        # Concurrent finishes (dead links, small images) share one transaction; every write waits out an outage.
+        queue=GatedQueue(BatchedFinishes(queue), settings.lease_seconds), pixels=pixels,
         blobs=RecordingBlobStore(blob_store, BlobLedgerStore(pool)),
         duplicates=GatedDuplicates(DuplicateFinder(PhashStore(pool)), settings.lease_seconds),
         urls=GuardedUrls(fetcher),
