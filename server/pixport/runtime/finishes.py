@@ -12,7 +12,7 @@ the items are claimed again: nothing of that batch was committed, so nothing is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from pixport.domain.queue import ClaimedItem, Failure, Imported, Outcome, StoredImage
@@ -31,11 +31,20 @@ class QueueWithBatches(Protocol):
 class BatchedFinishes:
     """The journey's Queue port over a store with `finish_many`."""
 
-    def __init__(self, queue: QueueWithBatches, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, queue: QueueWithBatches, max_batch: int = MAX_BATCH, on_finishing: Callable[[], None] | None = None
+    ) -> None:
         self._queue = queue
         self._max_batch = max_batch
         self._waiting: list[tuple[Failure | Imported, asyncio.Future[Outcome | None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._finishing = 0
+        self.on_finishing = on_finishing
+
+    @property
+    def finishing(self) -> int:
+        """Callers waiting for their finish to commit: their work is done, they hold no bytes any more."""
+        return self._finishing
 
     async def requeue(
         self, item: ClaimedItem, owner: str, delay_seconds: float, reason: str | None, *, refund: bool = False
@@ -53,9 +62,15 @@ class BatchedFinishes:
         self._waiting.append((finish, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="finish-batches")
-        # If this caller is cancelled, its finish may still be recorded with the batch: the same as a
-        # cancellation arriving just after a single finish's commit.
-        return await asyncio.shield(future)
+        self._finishing += 1
+        if self.on_finishing is not None:
+            self.on_finishing()  # the runner may claim more: this item now only waits for the database
+        try:
+            # If this caller is cancelled, its finish may still be recorded with the batch: the same as a
+            # cancellation arriving just after a single finish's commit.
+            return await asyncio.shield(future)
+        finally:
+            self._finishing -= 1
 
     async def _flush(self) -> None:
         await asyncio.sleep(0)  # one loop turn: finishes of journeys running in this same turn join

@@ -92,3 +92,14 @@ async def test_imports_and_failures_share_one_transaction_in_arrival_order() -> 
                               (3, "claim3", "stored c")]]
     assert [o.status if o else None for o in outcomes] == [ItemStatus.SUCCESS, ItemStatus.FAILED, None,
                                                           ItemStatus.SUCCESS]
+
+
+async def test_callers_waiting_for_their_finish_are_counted_and_announced() -> None:
+    announced: list[int] = []
+    batched = BatchedFinishes(FakeQueue())
+    batched.on_finishing = lambda: announced.append(batched.finishing)
+    results = asyncio.gather(*(batched.finish_failed(item(n), f"claim{n}", "r") for n in range(3)))
+    await asyncio.sleep(0.005)
+    assert batched.finishing == 3 and announced == [1, 2, 3]
+    await results
+    assert batched.finishing == 0
