@@ -51,6 +51,7 @@ FULL = Plan(photos=200, bases=4, speedup_images=4, speedup_rounds=5, rss_images=
 QUICK = Plan(photos=100, bases=2, speedup_images=2, speedup_rounds=2, rss_images=300, dead_links=1000,
              small_images=1000, event_images=200, edge_requests=150, edge_rounds=7, submits=5)
 WARM_UP = 4
+OVERHEAD = frozenset({"dead_links", "small_images", "events"})
 EDGE_CONCURRENCY = 8
 
 
@@ -73,6 +74,37 @@ def pipeline_figures(plan: Plan, jpegs: list[bytes]) -> dict[str, Any]:
     }
 
 
+async def overhead_figures(
+    bench: Bench, plan: Plan, only: frozenset[str] = OVERHEAD, round_: int = 0
+) -> dict[str, Any]:
+    """The per-item overhead figures: dead links, small images, event latency (`--only` picks some;
+    each `round_` uses its own URLs and distinct images, so rounds on one stack measure the same work)."""
+    figures: dict[str, Any] = {}
+    if "dead_links" in only:
+        say(f"{plan.dead_links} URLs answering 404")
+        dead = await bench.run_job([bench.origin.url(f"/gone/{round_}-{index}") for index in range(plan.dead_links)])
+        figures["dead_link_items_per_s"] = dead.per_second
+        figures["dead_link_counts"] = dead.counts
+        say(f"  {dead.per_second} items/s, {dead.counts}")
+
+    pngs = small_pngs(plan.small_images + plan.event_images + 10, seed=round_)
+    if "small_images" in only:
+        say(f"{plan.small_images} distinct small PNGs (300x200)")
+        small = await bench.run_job(bench.serve(f"small{round_}", pngs[:plan.small_images], "image/png"))
+        figures["small_image_items_per_s"] = small.per_second
+        figures["small_image_counts"] = small.counts
+        say(f"  {small.per_second} images/s, {small.counts}")
+
+    if "events" in only:
+        say(f"event latency over {plan.event_images} small images (committed → received on a stream)")
+        events = await bench.run_job(bench.serve(f"events{round_}", pngs[plan.small_images:-10], "image/png"))
+        latency = latency_summary(events.event_latencies)
+        figures["event_latency_p50_ms"], figures["event_latency_p99_ms"] = latency["p50_ms"], latency["p99_ms"]
+        figures["event_latency_samples"] = latency["count"]
+        say(f"  p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms ({latency['count']} events)")
+    return figures
+
+
 async def system_figures(bench: Bench, plan: Plan, jpegs: list[bytes], limit: float) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     warm_up, measured = jpegs[:WARM_UP], jpegs[WARM_UP:]
@@ -93,27 +125,10 @@ async def system_figures(bench: Bench, plan: Plan, jpegs: list[bytes], limit: fl
     say(f"  {run.per_second} images/s ({figures['import_vs_limit']} of the limit: {limit} before, "
         f"{limit_after} after), {run.counts}")
 
-    say(f"{plan.dead_links} URLs answering 404")
-    dead = await bench.run_job([bench.origin.url(f"/gone/{index}") for index in range(plan.dead_links)])
-    figures["dead_link_items_per_s"] = dead.per_second
-    figures["dead_link_counts"] = dead.counts
-    say(f"  {dead.per_second} items/s, {dead.counts}")
-
-    say(f"{plan.small_images} distinct small PNGs (300x200)")
-    pngs = small_pngs(plan.small_images + plan.event_images + 10)
-    small = await bench.run_job(bench.serve("small", pngs[:plan.small_images], "image/png"))
-    figures["small_image_items_per_s"] = small.per_second
-    figures["small_image_counts"] = small.counts
-    say(f"  {small.per_second} images/s, {small.counts}")
-
-    say(f"event latency over {plan.event_images} small images (committed → received on a stream)")
-    events = await bench.run_job(bench.serve("events", pngs[plan.small_images:-10], "image/png"))
-    latency = latency_summary(events.event_latencies)
-    figures["event_latency_p50_ms"], figures["event_latency_p99_ms"] = latency["p50_ms"], latency["p99_ms"]
-    figures["event_latency_samples"] = latency["count"]
-    say(f"  p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms ({latency['count']} events)")
+    figures.update(await overhead_figures(bench, plan))
 
     say("GetImportJob through Envoy vs direct gRPC (a finished 10-image job)")
+    pngs = small_pngs(plan.small_images + plan.event_images + 10)
     status_job = await bench.run_job(bench.serve("status", pngs[-10:], "image/png"))
     edge = await bench.edge_vs_grpc(status_job.job_id, plan.edge_requests, plan.edge_rounds, EDGE_CONCURRENCY)
     figures["edge_vs_grpc"] = edge
@@ -190,10 +205,38 @@ def run(quick: bool) -> dict[str, Any]:
     return results
 
 
+def run_only(quick: bool, only: frozenset[str], rounds: int) -> dict[str, Any]:
+    """Only the per-item overhead figures, `rounds` times on one stack (no photos, no pixel limit)."""
+    plan = QUICK if quick else FULL
+    results: dict[str, Any] = {"quick": quick, "only": sorted(only), "rounds": []}
+    with tempfile.TemporaryDirectory(prefix="pixport-bench-") as data_dir:
+        bench = Bench(Path(data_dir))
+        say("starting the stack (pixport up on free ports)")
+        bench.start()
+        try:
+            async def measure() -> None:
+                await bench.run_job(bench.serve("warm", small_pngs(4, seed=999), "image/png"))
+                for round_ in range(rounds):
+                    results["rounds"].append(await overhead_figures(bench, plan, only, round_))
+                await bench.close()
+            asyncio.run(measure())
+        finally:
+            bench.stop()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images and rounds: under 3 minutes")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(sorted(OVERHEAD))}: only those")
+    parser.add_argument("--rounds", type=int, default=1, help="with --only: measure this many times")
     args = parser.parse_args()
+    if args.only:
+        only = frozenset(args.only.split(","))
+        if not only <= OVERHEAD:
+            parser.error(f"--only takes {','.join(sorted(OVERHEAD))}")
+        print(json.dumps(run_only(args.quick, only, args.rounds), sort_keys=True), flush=True)
+        return
     results = run(args.quick)
     print(json.dumps(results, sort_keys=True), flush=True)
 

@@ -224,3 +224,41 @@ async def test_a_batched_import_finish_upserts_each_image_once_in_order(pool: as
     assert [payload["externalId"] for _, kind, payload in log if kind == "item_finished"] == ["p1", "p2", "p1"]
     assert await queue.finish_imported_many([Imported(claimed[1], stored(b"again"))]) == [None]
     assert await pool.fetchval("SELECT count(*) FROM images WHERE organization_id = $1", org) == 2
+
+
+async def test_a_mixed_batch_keeps_order_and_a_crash_between_two_batches_loses_and_duplicates_nothing(
+    pool: asyncpg.Pool, org: str
+) -> None:
+    """Imports and failures of two jobs in one finish_many: events in the batch's order with consecutive
+    sequences, one row per image; a batch that fails half-way commits nothing, and its items, claimed again
+    after their leases expire, finish exactly once."""
+    first, second = await create(pool, org, "m0", "m1", "m2", "m3"), await create(pool, org, "n0", "n1")
+    queue = QueueStore(pool)
+    claimed = await queue.claim("dying", 0.3, 6)
+    by_id = {item.external_id: item for item in claimed}
+    batch: list[Failure | Imported] = [
+        Imported(by_id["m0"], stored(b"m0")), Failure(by_id["n0"], "404"), Imported(by_id["m1"], stored(b"m1")),
+        Failure(by_id["m2"], "404"),
+    ]
+    outcomes = await queue.finish_many(batch)
+    assert [o.status if o else None for o in outcomes] == [ItemStatus.SUCCESS, ItemStatus.FAILED,
+                                                          ItemStatus.SUCCESS, ItemStatus.FAILED]
+    # The summary the batch built without reading the row back is the row's.
+    for outcome in (outcomes[0], outcomes[2]):
+        assert outcome is not None and outcome.image is not None
+        row = await pool.fetchrow("SELECT width, mime_type, sha256 FROM images WHERE id = $1", outcome.image.media_id)
+        assert row is not None
+        assert (row["width"], row["mime_type"], row["sha256"]) == (
+            outcome.image.width, outcome.image.mime_type, outcome.image.sha256)
+    with pytest.raises(asyncpg.PostgresError):  # fails half-way (NUL is not valid text): nothing of it stays
+        await queue.finish_many([Imported(by_id["m3"], stored(b"m3")), Failure(by_id["n1"], "bad\x00")])
+    await asyncio.sleep(0.5)  # ...the worker died; its leases expire
+    again = {item.external_id: item for item in await queue.claim("next", 60, 6)}
+    assert sorted(again) == ["m3", "n1"] and all(item.reclaimed for item in again.values())
+    assert await queue.finish_many([Imported(by_id["m3"], stored(b"m3")), Failure(by_id["n1"], "late")]) == [None, None]
+    assert all(await queue.finish_many([Failure(again["n1"], "404"), Imported(again["m3"], stored(b"m3"))]))
+    first_log, second_log = await assert_contiguous_log(pool, first), await assert_contiguous_log(pool, second)
+    assert [p["externalId"] for _, kind, p in first_log if kind == "item_finished"] == ["m0", "m1", "m2", "m3"]
+    assert [p["externalId"] for _, kind, p in second_log if kind == "item_finished"] == ["n0", "n1"]
+    assert await pool.fetchval("SELECT count(*) FROM images WHERE organization_id = $1", org) == 3
+    assert (await overview(pool, first)).success == 3 and (await recount(pool, first)).success == 3  # type: ignore[arg-type]

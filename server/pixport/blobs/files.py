@@ -8,6 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,20 +42,30 @@ class FileBlobStore:
                 new[key] = data
         if not new:
             return keys
-        # One fsync per file (its bytes), then one per touched directory (the renames and any new
-        # directory entries), instead of a directory sync after every single file.
+        # Durability as before (every file's bytes are on disk before its rename, every rename and new
+        # directory entry is on disk before this returns), but with two waits per call instead of one
+        # per file and per directory: the files are written first, then all fsync'ed at once, then
+        # renamed, then all touched directories fsync'ed at once. Concurrent fsyncs on one file system
+        # share the journal's commits, where one after the other each waited for its own (up to ~15
+        # sequential syncs per small image with the ab/cd fan-out: 22 % of the worker's samples).
         touched: set[Path] = set()
         written: list[tuple[Path, Path]] = []
         try:
-            for key, data in new.items():
-                final = self._path(key)
-                touched.update(self._make_dirs(final.parent))
-                temporary = final.parent / f"{TEMPORARY_PREFIX}{key}-{uuid.uuid4().hex}"
-                with temporary.open("xb") as handle:
+            handles: list[BinaryIO] = []
+            try:
+                for key, data in new.items():
+                    final = self._path(key)
+                    touched.update(self._make_dirs(final.parent))
+                    temporary = final.parent / f"{TEMPORARY_PREFIX}{key}-{uuid.uuid4().hex}"
+                    handle = temporary.open("xb")
+                    handles.append(handle)
+                    written.append((temporary, final))
                     handle.write(data)
                     handle.flush()
-                    os.fsync(handle.fileno())
-                written.append((temporary, final))
+                _sync_together([opened.fileno() for opened in handles])
+            finally:
+                for opened in handles:
+                    opened.close()
             for temporary, final in written:
                 os.replace(temporary, final)
                 touched.add(final.parent)
@@ -62,8 +73,12 @@ class FileBlobStore:
             for temporary, _final in written:
                 temporary.unlink(missing_ok=True)
             raise
-        for directory in touched:
-            _fsync_directory(directory)
+        descriptors = [os.open(directory, os.O_RDONLY | os.O_DIRECTORY) for directory in touched]
+        try:
+            _sync_together(descriptors)
+        finally:
+            for descriptor in descriptors:
+                os.close(descriptor)
         BLOB_BYTES_WRITTEN.inc(sum(len(data) for data in new.values()))
         return keys
 
@@ -130,9 +145,16 @@ class FileBlobStore:
         return None
 
 
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+# fsync blocks in the kernel without the GIL: a few threads issue them concurrently (a put_all has one
+# file per blob, at most a handful, and as many directories).
+_SYNC_THREADS = 8
+_syncer = ThreadPoolExecutor(max_workers=_SYNC_THREADS, thread_name_prefix="blob-sync")
+
+
+def _sync_together(descriptors: list[int]) -> None:
+    """fsync every descriptor, concurrently; returns once all are on disk (raises the first error)."""
+    if len(descriptors) == 1:
+        os.fsync(descriptors[0])
+    elif descriptors:
+        for _ in _syncer.map(os.fsync, descriptors):
+            pass

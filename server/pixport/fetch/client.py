@@ -205,14 +205,18 @@ class Fetcher:
         if declared is not None and declared > limit:
             resp.close()
             raise too_large
-        body = bytearray()
+        # The chunks are kept as they come and joined once at the end: each byte is copied once (a
+        # bytearray grown chunk by chunk, then turned into bytes, copied every body twice).
+        chunks: list[bytes] = []
+        size = 0
         # Counted after decoding: aiohttp inflates gzip/deflate incrementally, at most a chunk at a time.
         async for chunk in resp.content.iter_chunked(READ_CHUNK):
-            body += chunk
-            if len(body) > limit:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
                 resp.close()
                 raise too_large
-        return bytes(body)
+        return b"".join(chunks)
 
     async def post(
         self,

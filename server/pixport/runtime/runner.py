@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from pixport import blobs
@@ -32,7 +32,7 @@ from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import Limits, PixelPool
 from pixport.keys import load_server_key
 from pixport.observability.metrics import LEASE_RECLAIMS
-from pixport.runtime.finishes import BatchedFailures
+from pixport.runtime.finishes import BatchedFinishes
 from pixport.runtime.housekeeping import run_blob_gc, run_retention
 from pixport.sealing import Sealer
 from pixport.store.db import DatabaseGate, create_pool, is_connection_error
@@ -52,6 +52,9 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 # While items are in flight, claim again only once this share of the slots is free: one round trip brings
 # several items instead of one per finished item (the per-item overhead of dead links and small images).
 CLAIM_BATCH_SHARE = 0.25
+# Items whose work is done and that only wait for their batched finish to commit hold no bytes, so they do
+# not take a slot (dead links and small images spend most of their time there); this bounds them all.
+MAX_INFLIGHT_FACTOR = 4
 
 
 class Claims(Protocol):
@@ -74,8 +77,10 @@ class Runner:
     def __init__(
         self, *, claims: Claims, journey: ItemJourney, owner: str, concurrency: int, lease_seconds: float,
         sweep_seconds: float = SWEEP_SECONDS, grace_seconds: float = SHUTDOWN_GRACE_SECONDS,
+        finishing: Callable[[], int] = lambda: 0,
     ) -> None:
         self.owner = owner
+        self._finishing = finishing
         self._claims = claims
         self._journey = journey
         self._capacity = max(1, concurrency)
@@ -100,7 +105,7 @@ class Runner:
         min_batch = max(1, int(self._capacity * CLAIM_BATCH_SHARE))
         try:
             while not stop.is_set():
-                free = self._capacity - len(self._inflight)
+                free = self._free()
                 worth_claiming = free >= min_batch or (free > 0 and not self._inflight)
                 claimed: list[ClaimedItem] = []
                 if worth_claiming:
@@ -123,6 +128,12 @@ class Runner:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+    def _free(self) -> int:
+        """Slots for new items: `concurrency` items at work, plus any number only waiting for their finish's
+        commit, up to MAX_INFLIGHT_FACTOR times `concurrency` in all."""
+        working = len(self._inflight) - min(self._finishing(), len(self._inflight))
+        return max(0, min(self._capacity - working, self._capacity * MAX_INFLIGHT_FACTOR - len(self._inflight)))
 
     async def _claim(self, limit: int) -> list[ClaimedItem]:
         # A fresh token per claim: if this process ever reclaims its own expired item, the older
@@ -288,16 +299,18 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     connectors = registry([SalesforceConnector(SharinpixStore(pool, Sealer(server_key)), fetcher)])
     queue = QueueStore(pool)
     blob_store = blobs.from_settings(settings)
+    finishes = BatchedFinishes(queue)
     journey = Journey(
-        # Concurrent failures (dead links) finish in one transaction; every write waits out an outage.
-        queue=GatedQueue(BatchedFailures(queue), settings.lease_seconds), pixels=pixels,
+        # Concurrent finishes (dead links, small images) share one transaction; every write waits out an outage.
+        queue=GatedQueue(finishes, settings.lease_seconds), pixels=pixels,
         blobs=RecordingBlobStore(blob_store, BlobLedgerStore(pool)),
         duplicates=GatedDuplicates(DuplicateFinder(PhashStore(pool)), settings.lease_seconds),
         urls=GuardedUrls(fetcher),
         connectors={name: TranslatedConnector(connector) for name, connector in connectors.items()},
     )
     runner = Runner(claims=queue, journey=journey, owner=_owner(), concurrency=settings.worker_concurrency,
-                    lease_seconds=settings.lease_seconds)
+                    lease_seconds=settings.lease_seconds, finishing=lambda: finishes.finishing)
+    finishes.on_finishing = runner.wake  # an item that only waits for its finish frees its slot
     dispatcher = WebhookDispatcher(
         WebhookStore(pool), fetcher, server_key, runner.owner, settings.webhook_retry_schedule
     )

@@ -231,11 +231,15 @@ class JobStore:
         return [JobEvent(job_id, row["sequence"], row["kind"], row["payload"], row["created_at"]) for row in rows]
 
 
-async def finish_job_if_done(connection: Connection, job_id: str, *, cancelled: bool = False) -> bool:
+async def finish_job_if_done(
+    connection: Connection, job_id: str, *, cancelled: bool = False, counts: Overview | None = None
+) -> bool:
     """Finish the job once no item is left: final state, final event and, if asked for, its webhook,
-    all in the caller's transaction (which holds the job row's lock). Reads the job's counters, never
-    its items. True if it finished the job now (its final event is then notified)."""
-    counts = await overview(connection, job_id)
+    all in the caller's transaction (which holds the job row's lock). Reads the job's counters (unless
+    the caller read them under that lock already, `counts`), never its items. True if it finished the
+    job now (its final event is then notified)."""
+    if counts is None:
+        counts = await overview(connection, job_id)
     if not is_done(counts):
         return False
     state = final_state(counts, cancelled=cancelled)

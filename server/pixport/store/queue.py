@@ -19,7 +19,7 @@ from pixport.domain.queue import (
 )
 from pixport.domain.records import ItemStatus
 from pixport.store.db import Connection
-from pixport.store.jobs import append_events, finish_job_if_done, image_ref, notify_job_events
+from pixport.store.jobs import counters, finish_job_if_done, image_ref
 from pixport.store.queries import QUERIES
 
 __all__ = ["ClaimedItem", "Failure", "Imported", "Outcome", "QueueStore", "StoredImage"]
@@ -52,23 +52,8 @@ class QueueStore:
         return (await self.finish_failed_many([Failure(item, reason, owner)]))[0]
 
     async def finish_failed_many(self, failures: Sequence[Failure]) -> list[Outcome | None]:
-        """Finish several failed items in one transaction: their events (in the given order, with
-        consecutive sequences per job), their jobs' ends and one NOTIFY round trip. Each result is
-        None where the lease was lost (the item is then left alone); all or nothing otherwise."""
-        if not failures:
-            return []
-        async with self._pool.acquire() as connection, connection.transaction():
-            owned = await _lock_owned(connection, [(f.item, f.owner or f.item.lease_owner) for f in failures])
-            kept = [f for f in failures if f.item.id in owned]
-            outcomes: dict[int, Outcome] = {f.item.id: Outcome(ItemStatus.FAILED, f.reason, None) for f in kept}
-            if kept:
-                await connection.execute(
-                    QUERIES["mark_images_unprocessable"], [f.item.organization_id for f in kept],
-                    [f.item.system_name for f in kept], [f.item.external_id for f in kept],
-                    [f.reason for f in kept],
-                )
-                await _record(connection, [(f.item, outcomes[f.item.id], None) for f in kept])
-        return [outcomes.get(f.item.id) for f in failures]
+        """Finish several failed items in one transaction (see finish_many)."""
+        return await self.finish_many(failures)
 
     async def finish_imported(self, item: ClaimedItem, owner: str, stored: StoredImage) -> Outcome | None:
         """Upsert by (organisation, systemName, externalId): same bytes → skipped, other bytes → same
@@ -77,19 +62,63 @@ class QueueStore:
         return (await self.finish_imported_many([Imported(item, stored, owner)]))[0]
 
     async def finish_imported_many(self, imported: Sequence[Imported]) -> list[Outcome | None]:
-        """finish_imported for several items in one transaction (events in the given order, one
-        NOTIFY round trip); None where the lease was lost."""
-        if not imported:
+        """finish_imported for several items in one transaction (see finish_many)."""
+        return await self.finish_many(imported)
+
+    async def finish_many(self, finishes: Sequence[Failure | Imported]) -> list[Outcome | None]:
+        """Finish failed and imported items together in one transaction: one lock of their jobs, their
+        events in the given order with consecutive sequences per job, their jobs' ends, and one NOTIFY
+        round trip for all. Each result is None where the lease was lost (that item is left alone);
+        all or nothing otherwise."""
+        if not finishes:
             return []
         async with self._pool.acquire() as connection, connection.transaction():
-            owned = await _lock_owned(connection, [(i.item, i.owner or i.item.lease_owner) for i in imported])
-            kept = [i for i in imported if i.item.id in owned]
-            results: dict[int, tuple[Outcome, str]] = {}
+            owned = await _lock_owned(connection, [(f.item, f.owner or f.item.lease_owner) for f in finishes])
+            kept = [f for f in finishes if f.item.id in owned]
+            failed = [f for f in kept if isinstance(f, Failure)]
+            results: dict[int, tuple[Outcome, str | None]] = {
+                f.item.id: (Outcome(ItemStatus.FAILED, f.reason, None), None) for f in failed
+            }
+            if failed:
+                await connection.execute(
+                    QUERIES["mark_images_unprocessable"], [f.item.organization_id for f in failed],
+                    [f.item.system_name for f in failed], [f.item.external_id for f in failed],
+                    [f.reason for f in failed],
+                )
+            imported = [f for f in kept if isinstance(f, Imported)]
             # Images locked in key order, so two batches sharing keys cannot deadlock.
-            for entry in sorted(kept, key=lambda i: (i.item.organization_id, i.item.system_name, i.item.external_id)):
-                results[entry.item.id] = await _upsert_image(connection, entry.item, entry.stored)
-            await _record(connection, [(i.item, *results[i.item.id]) for i in kept])
-        return [results[i.item.id][0] if i.item.id in results else None for i in imported]
+            results.update(await _upsert_images(connection, imported))
+            await _record(connection, [(f.item, *results[f.item.id]) for f in kept])
+        return [results[f.item.id][0] if f.item.id in results else None for f in finishes]
+
+
+async def _upsert_images(connection: Connection, imported: Sequence[Imported]) -> dict[int, tuple[Outcome, str]]:
+    """Upsert every image of a batch: the new keys in one statement (the common case: one round trip for
+    the whole batch, and no read-back, since the row is exactly what was sent), the others one by one."""
+    if not imported:
+        return {}
+    # Images locked in key order, so two batches sharing keys cannot deadlock.
+    by_key = sorted(imported, key=lambda i: (i.item.organization_id, i.item.system_name, i.item.external_id))
+    media_ids = [new_media_id() for _ in by_key]
+    inserted = {row["id"] for row in await connection.fetch(
+        QUERIES["insert_new_images"], media_ids, [i.item.organization_id for i in by_key],
+        [i.item.system_name for i in by_key], [i.item.external_id for i in by_key],
+        [i.item.title for i in by_key], [i.item.metadata for i in by_key], [i.item.url for i in by_key],
+        [i.stored.sha256 for i in by_key], [i.stored.format for i in by_key], [i.stored.mime_type for i in by_key],
+        [i.stored.width for i in by_key], [i.stored.height for i in by_key], [i.stored.byte_size for i in by_key],
+        [i.stored.analysis for i in by_key], [i.stored.phash for i in by_key], [i.item.album_id for i in by_key],
+    )}
+    results: dict[int, tuple[Outcome, str]] = {}
+    for media_id, entry in zip(media_ids, by_key, strict=True):
+        if media_id in inserted:
+            status, reason = import_status(None, entry.stored.sha256)
+            summary = {"media_id": media_id, "width": entry.stored.width, "height": entry.stored.height,
+                       "mime_type": entry.stored.mime_type, "sha256": entry.stored.sha256,
+                       "analysis": entry.stored.analysis}
+            results[entry.item.id] = Outcome(status, reason, image_ref(summary)), media_id
+        else:  # the key existed before (or earlier in this batch): compare under its row lock
+            results[entry.item.id] = await _upsert_image(connection, entry.item, entry.stored)
+    return results
 
 
 async def _upsert_image(connection: Connection, item: ClaimedItem, stored: StoredImage) -> tuple[Outcome, str]:
@@ -140,9 +169,8 @@ async def _record(connection: Connection, finished: Sequence[tuple[ClaimedItem, 
     by_job: dict[str, list[dict[str, Any]]] = {}
     for item, outcome, _ in finished:
         by_job.setdefault(item.job_id, []).append(item_finished_payload(item, outcome))
-    positions = []
     for job_id, payloads in by_job.items():
-        last = await append_events(connection, job_id, "item_finished", payloads, notify=False)
-        if not await finish_job_if_done(connection, job_id):
-            positions.append(f"{job_id}:{last}")
-    await notify_job_events(connection, positions)
+        # Events, NOTIFY and the job's counters in one round trip; the job's end only when it is done.
+        row = await connection.fetchrow(QUERIES["append_finished_events"], job_id, payloads)
+        assert row is not None  # the job row is locked by this transaction
+        await finish_job_if_done(connection, job_id, counts=counters(row))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from pixport.domain.queue import ClaimedItem
 from pixport.observability.metrics import LEASE_RECLAIMS
-from pixport.runtime.runner import Runner
+from pixport.runtime.runner import MAX_INFLIGHT_FACTOR, Runner
 
 
 def item(number: int) -> ClaimedItem:
@@ -136,3 +136,34 @@ async def test_a_reclaimed_item_is_counted() -> None:
     stop.set()
     await task
     assert LEASE_RECLAIMS._value.get() == before + 1
+
+
+async def test_items_only_waiting_for_their_finish_free_their_slots_up_to_a_bound() -> None:
+    block = asyncio.Event()
+    claims, journey = FakeClaims([item(n) for n in range(40)]), FakeJourney(block)
+    waiting = {"count": 0, "all": False}  # how many in-flight items only wait for their finish
+
+    def finishing() -> int:
+        return len(loop.inflight) if waiting["all"] else waiting["count"]
+
+    loop = Runner(claims=claims, journey=journey, owner="host:1", concurrency=2, lease_seconds=30,
+                  sweep_seconds=0.05, grace_seconds=0.1, finishing=finishing)
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    await until(lambda: len(journey.ran) == 2)
+    await asyncio.sleep(0.15)
+    assert len(journey.ran) == 2  # both at work: no room
+    waiting["count"] = 2  # both now only wait for their batched finish's commit
+    loop.wake()
+    await until(lambda: len(journey.ran) == 4)
+    await asyncio.sleep(0.15)
+    assert len(journey.ran) == 4  # the two new ones are at work
+    waiting["all"] = True  # all waiting: more come in, but never more than the bound in all
+    loop.wake()
+    await until(lambda: len(journey.ran) == 8)
+    await asyncio.sleep(0.15)
+    assert len(journey.ran) == 2 * MAX_INFLIGHT_FACTOR and len(loop.inflight) == 2 * MAX_INFLIGHT_FACTOR
+    block.set()
+    await until(lambda: len(journey.ran) == 40)
+    stop.set()
+    await task

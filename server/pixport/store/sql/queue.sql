@@ -127,3 +127,37 @@ UPDATE images SET processing_error = failed.reason, updated_at = now()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS failed(organization_id, system_name, external_id, reason)
 WHERE images.organization_id = failed.organization_id AND images.system_name = failed.system_name
   AND images.external_id = failed.external_id AND NOT images.processed;
+
+-- insert_new_images --
+-- The finish of a batch inserts every image whose key is new in one statement (rows in key order, so two
+-- batches sharing keys lock them in the same order); a key that exists (or repeats within $1) is not
+-- returned and takes the one-by-one path under its row lock.
+INSERT INTO images (id, organization_id, system_name, external_id, title, metadata, source_url, sha256,
+                    format, mime_type, width, height, byte_size, analysis, phash, album_id)
+SELECT new.id, new.organization_id, new.system_name, new.external_id, new.title, new.metadata, new.source_url,
+       new.sha256, new.format, new.mime_type, new.width, new.height, new.byte_size, new.analysis, new.phash,
+       new.album_id
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $8::text[],
+            $9::text[], $10::text[], $11::integer[], $12::integer[], $13::bigint[], $14::jsonb[], $15::bigint[],
+            $16::text[]) WITH ORDINALITY
+     AS new(id, organization_id, system_name, external_id, title, metadata, source_url, sha256, format,
+            mime_type, width, height, byte_size, analysis, phash, album_id, ordinal)
+ORDER BY new.ordinal
+ON CONFLICT (organization_id, system_name, external_id) DO NOTHING
+RETURNING id;
+
+-- append_finished_events --
+-- One round trip per job for a batch's item_finished entries: reserve the sequences (the caller holds the
+-- job row's lock, so they are consecutive and gapless), insert the entries in the order of $2, wake the
+-- job's watchers at commit, and return the job's counters (the items' triggers counted this batch already).
+WITH reserved AS (
+    UPDATE import_jobs SET last_sequence = last_sequence + cardinality($2::jsonb[]) WHERE id = $1
+    RETURNING last_sequence, pending_count, success_count, skipped_count, failed_count, cancelled_count
+), inserted AS (
+    INSERT INTO job_events (job_id, sequence, kind, payload)
+    SELECT $1, reserved.last_sequence - cardinality($2::jsonb[]) + entry.ordinal, 'item_finished', entry.payload
+    FROM reserved CROSS JOIN unnest($2::jsonb[]) WITH ORDINALITY AS entry(payload, ordinal)
+)
+SELECT last_sequence, pending_count, success_count, skipped_count, failed_count, cancelled_count,
+       pg_notify('pixport_job_events', $1 || ':' || last_sequence) AS notified
+FROM reserved;
