@@ -80,7 +80,7 @@ class Settings:
             configured_public_url=public_url or None,
             database_url=environ.get("DATABASE_URL", "").strip() or None,
             fetch_allow_cidrs=environ.get("PIXPORT_FETCH_ALLOW_CIDRS", ""),
-            worker_concurrency=_int(environ, "PIXPORT_WORKER_CONCURRENCY", 8),
+            worker_concurrency=_int(environ, "PIXPORT_WORKER_CONCURRENCY", 32),
             worker_processes=_int(environ, "PIXPORT_WORKER_PROCESSES", 1),
             pixel_processes=_int(environ, "PIXPORT_PIXEL_PROCESSES", cpus),
             lease_seconds=_float(environ, "PIXPORT_LEASE_SECONDS", 120.0),

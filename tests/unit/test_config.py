@@ -21,7 +21,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.configured_public_url is None
     assert settings.database_url is None
     assert settings.fetch_allow_cidrs == ""
-    assert settings.worker_concurrency == 8
+    assert settings.worker_concurrency == 32
     assert settings.worker_processes == 1
     assert settings.pixel_processes == (os.cpu_count() or 2)
     assert settings.lease_seconds == 120.0
