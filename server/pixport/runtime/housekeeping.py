@@ -48,6 +48,11 @@ def blob_gc_grace_seconds(environ: Mapping[str, str] = os.environ) -> float:
     return _positive(environ, "PIXPORT_BLOB_GC_GRACE_SECONDS", DEFAULT_BLOB_GC_GRACE_SECONDS)
 
 
+def blob_gc_interval_seconds(environ: Mapping[str, str] = os.environ) -> float:
+    """PIXPORT_BLOB_GC_INTERVAL_SECONDS (default 300): pause between collection rounds."""
+    return _positive(environ, "PIXPORT_BLOB_GC_INTERVAL_SECONDS", BLOB_GC_INTERVAL_SECONDS)
+
+
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
@@ -72,12 +77,13 @@ async def run_retention(
 
 async def run_blob_gc(
     stop: asyncio.Event, pool: asyncpg.Pool, blobs: BlobStore, *, grace_seconds: float | None = None,
-    interval_seconds: float = BLOB_GC_INTERVAL_SECONDS, batch: int = 100,
+    interval_seconds: float | None = None, batch: int = 100,
 ) -> None:
     """Until `stop`: delete blobs no image references, written more than `grace_seconds` ago, and
     temporary files of interrupted writes. `blobs` is the raw store (not the recording wrapper)."""
     ledger = BlobLedgerStore(pool)
     grace = blob_gc_grace_seconds() if grace_seconds is None else grace_seconds
+    interval = blob_gc_interval_seconds() if interval_seconds is None else interval_seconds
     while not stop.is_set():
         try:
             full = True
@@ -86,4 +92,4 @@ async def run_blob_gc(
             await blobs.sweep_temporary(max(grace, TEMPORARY_FILE_AGE_SECONDS))
         except _TRANSIENT as error:
             log.warning("blob collection round failed: %s", error)
-        await _pause(stop, interval_seconds)
+        await _pause(stop, interval)
