@@ -84,10 +84,11 @@ def cmd_edge(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from pixport.runtime import checks
+    from pixport.transport.health import grpc_problems
 
     problems: list[str] = []
     for address in args.grpc or ():
-        problems += asyncio.run(checks.grpc_problems(address))
+        problems += asyncio.run(grpc_problems(address))
     for url in args.http or ():
         problems += checks.http_problems(url)
     if not args.grpc and not args.http:

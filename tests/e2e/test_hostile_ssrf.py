@@ -206,7 +206,7 @@ def test_userinfo_is_a_400_naming_the_url(ssrf: SsrfEnv) -> None:
 def test_localhost_goes_only_where_it_resolves(ssrf: SsrfEnv) -> None:
     """`localhost` resolves (via /etc/hosts) to 127.0.0.1, which this stack allows; it must never reach .2."""
     if ssrf.twin is None:
-        pytest.skip("port of the recorder is taken on 127.0.0.1")
+        pytest.fail("port of the recorder is taken on 127.0.0.1")
     ssrf.twin.serve("/lh.jpg", b"nope", status=404)
     urls = {f"localhost-{i}": f"http://{host}:{ssrf.recorder.port}/lh.jpg" for i, host in enumerate(LOCALHOSTS)}
     job_id, rejected = _submit_filtering_invalid(ssrf, urls)
@@ -327,7 +327,7 @@ def test_single_imports_are_guarded_too(ssrf: SsrfEnv) -> None:
     rport = ssrf.recorder.port
     probe = ssrf.stack.request("POST", "/api/v1/imports", token=ssrf.token, raw=b"{}")
     if probe.status == 404:
-        pytest.skip("no single-import endpoint in this build")
+        pytest.fail("no single-import endpoint in this build")
     to_recorder = _redirect(ssrf.allowed, "/single-redirect", f"http://127.0.0.2:{rport}/x.jpg", 302)
     for url in [f"http://127.0.0.2:{rport}/x.jpg", f"http://2130706434:{rport}/x.jpg", f"http://127.2:{rport}/x.jpg",
                 f"http://[::ffff:127.0.0.2]:{rport}/x.jpg", "http://169.254.169.254/latest/meta-data/",
@@ -344,7 +344,7 @@ def test_single_imports_are_guarded_too(ssrf: SsrfEnv) -> None:
 def test_caller_headers_never_follow_a_redirect_to_another_origin(ssrf: SsrfEnv) -> None:
     probe = ssrf.stack.request("POST", "/api/v1/imports", token=ssrf.token, raw=b"{}")
     if probe.status == 404:
-        pytest.skip("no single-import endpoint in this build")
+        pytest.fail("no single-import endpoint in this build")
     other = Origin("127.0.0.1")  # allowed, but another origin (port) than the one the caller named
     try:
         target = other.serve("/elsewhere.jpg", images.jpeg(seed=51))
@@ -365,7 +365,7 @@ def test_caller_headers_never_follow_a_redirect_to_another_origin(ssrf: SsrfEnv)
 def test_header_injection_in_single_imports_is_a_400(ssrf: SsrfEnv) -> None:
     probe = ssrf.stack.request("POST", "/api/v1/imports", token=ssrf.token, raw=b"{}")
     if probe.status == 404:
-        pytest.skip("no single-import endpoint in this build")
+        pytest.fail("no single-import endpoint in this build")
     url = ssrf.allowed.serve("/inject.jpg", images.jpeg(seed=52))
     for headers in ({"Host": "127.0.0.2"}, {"X-A": "a\r\nHost: 127.0.0.2"}, {"X-B\r\nInjected": "1"},
                     {"Transfer-Encoding": "chunked"}, {"Content-Length": "0"}):
@@ -397,7 +397,7 @@ def test_salesforce_connector_cannot_reach_forbidden_instances(ssrf: SsrfEnv) ->
     """The connector's instance URL is an operator setting, but its fetches go through the same guard."""
     rport = ssrf.recorder.port
     if ssrf.stack.request("POST", "/api/v1/imports", token=ssrf.token, raw=b"{}").status == 404:
-        pytest.skip("no single-import endpoint in this build")
+        pytest.fail("no single-import endpoint in this build")
     # The token endpoint of an allowed instance redirects into the recorder: a POST is never redirected.
     ssrf.allowed.serve("/sf/services/data/v59.0/sobjects/Attachment/00P000000000002/Body", b"expired", status=401)
     _redirect(ssrf.allowed, "/sf/services/oauth2/token", f"http://127.0.0.2:{rport}/token", 307)
@@ -424,7 +424,7 @@ def test_direct_upload_urls_are_guarded(ssrf: SsrfEnv) -> None:
     token = _connected_org(ssrf, "ssrf-cloudinary", "cloudinary", "--api-secret", "cloud-secret")
     probe = ssrf.stack.request("GET", "/api/v1/albums/direct/images", token=token)
     if probe.status == 404 and "resolve" in probe.body.decode():
-        pytest.skip("no album endpoint in this build")
+        pytest.fail("no album endpoint in this build")
     # Each URL carries its upload's /v{version}/{public_id} path, so it passes the signature check and
     # reaches the egress guard.
     hosts = [f"http://127.0.0.2:{rport}", f"http://0x7f000002:{rport}", "http://169.254.169.254",

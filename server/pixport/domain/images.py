@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from pixport.domain.auth import READ_SCOPE, Principal
 from pixport.domain.errors import NotFound
 from pixport.domain.ids import looks_like_id
 from pixport.domain.records import ImageRecord
 
-if TYPE_CHECKING:
-    from pixport.store.images import ImageStore
+
+class ImageStore(Protocol):
+    """What image reads need of the store (implemented by store.images.ImageStore)."""
+
+    async def get_image(self, organization_id: str, media_id: str) -> ImageRecord | None: ...
+
+    async def get_blobs(self, media_id: str) -> dict[str, Any] | None:
+        """The blob keys of an image's original and renditions (capability lookup: no organisation)."""
+        ...
 
 ORIGINAL = "original"
 RENDITION_NAMES = ("mini", "large", "full", "fit2000", "fill100")

@@ -5,21 +5,38 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pixport.domain.auth import READ_SCOPE, WRITE_SCOPE, Principal
 from pixport.domain.batch import BatchRequest, validate_batch
 from pixport.domain.errors import FieldViolation, InvalidArgument, NotFound
 from pixport.domain.idempotency import fingerprint, replay_check
 from pixport.domain.ids import looks_like_id, new_job_id
+from pixport.domain.jobs import Admission
 from pixport.domain.quota import admission
 from pixport.domain.records import JobEvent, JobView
 
-if TYPE_CHECKING:
-    from pixport.store.jobs import JobStore
+
+class JobStore(Protocol):
+    """What the batch use cases need of the store (implemented by store.jobs.JobStore)."""
+
+    async def create_job(
+        self, job_id: str, organization_id: str, batch: BatchRequest, admit: Admission, *,
+        fingerprint: str | None = None, replay: Callable[[str | None], None] | None = None,
+    ) -> str: ...
+
+    async def get_job(self, organization_id: str, job_id: str, *, with_items: bool = True) -> JobView | None: ...
+
+    async def list_jobs(
+        self, organization_id: str, *, limit: int, before: tuple[datetime, str] | None, with_items: bool
+    ) -> list[JobView]: ...
+
+    async def cancel_job(self, organization_id: str, job_id: str) -> bool: ...
+
+    async def events_after(self, job_id: str, after_sequence: int) -> list[JobEvent]: ...
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200

@@ -7,9 +7,6 @@ import asyncio
 import urllib.error
 import urllib.request
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from pixport import blobs
 from pixport.config import Settings
 from pixport.store.db import create_pool, ping
@@ -39,20 +36,6 @@ async def dependency_problems(settings: Settings, dsn: str) -> list[str]:
     finally:
         await store.close()
     return problems
-
-
-async def grpc_problems(address: str) -> list[str]:
-    """An API process: grpc.health.v1 says SERVING."""
-    async with grpc.aio.insecure_channel(address) as channel:
-        try:
-            reply = await health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=TIMEOUT_SECONDS
-            )
-        except grpc.aio.AioRpcError as error:
-            return [f"gRPC {address}: {error.code().name}: {error.details()}"]
-    if reply.status != health_pb2.HealthCheckResponse.SERVING:
-        return [f"gRPC {address}: {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"]
-    return []
 
 
 def http_problems(url: str) -> list[str]:

@@ -9,6 +9,14 @@ from pixport.domain.ids import looks_like_id, new_uuid
 from pixport.store.queries import QUERIES
 
 
+def _client_record(row: asyncpg.Record) -> ClientRecord:
+    return ClientRecord(
+        id=row["id"], organization_id=row["organization_id"], organization_name=row["organization_name"],
+        scopes=tuple(row["scopes"]), secret_generation=row["secret_generation"],
+        previous_generation_until=row["previous_generation_until"],
+    )
+
+
 class OrganizationStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -60,21 +68,9 @@ class OrganizationStore:
         if not looks_like_id(client_id):
             return None
         row = await self._pool.fetchrow(QUERIES["get_api_client"], client_id)
-        if row is None:
-            return None
-        return ClientRecord(
-            id=row["id"], organization_id=row["organization_id"], organization_name=row["organization_name"],
-            scopes=tuple(row["scopes"]), secret_generation=row["secret_generation"],
-            previous_generation_until=row["previous_generation_until"],
-        )
+        return None if row is None else _client_record(row)
 
     async def find_api_client(self, organization_name: str, scopes: tuple[str, ...]) -> ClientRecord | None:
         """The organisation's oldest client allowed every scope given, if any."""
         row = await self._pool.fetchrow(QUERIES["find_api_client_with_scopes"], organization_name, list(scopes))
-        if row is None:
-            return None
-        return ClientRecord(
-            id=row["id"], organization_id=row["organization_id"], organization_name=row["organization_name"],
-            scopes=tuple(row["scopes"]), secret_generation=row["secret_generation"],
-            previous_generation_until=row["previous_generation_until"],
-        )
+        return None if row is None else _client_record(row)

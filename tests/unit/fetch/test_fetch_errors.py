@@ -218,7 +218,7 @@ def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
     """A server context with a self-signed certificate for 127.0.0.1, which no client trusts."""
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("openssl is not installed")
+        pytest.fail("openssl is not installed: the TLS tests need it (apt-get install openssl)")
     directory: Path = tmp_path_factory.mktemp("tls")
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
