@@ -17,15 +17,16 @@ Results come back as JSON and raw bytes (wire.py), never as pickles: see there w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
+import queue
 import resource
 import signal
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -64,10 +65,35 @@ class _Worker:
 @dataclass
 class _Slot:
     worker: _Worker | None = None
-    busy: bool = False
+    request: _Request | None = None  # the image its child is working on
+
+
+@dataclass
+class _Request:
+    """One image on its way through the pool; the futures are the caller's and resolved on its loop."""
+
+    data: bytes
+    loop: asyncio.AbstractEventLoop
+    taken: asyncio.Future[None]  # a child has it: the time limit starts
+    done: asyncio.Future[tuple[str, Any]]
+    abandoned: bool = False  # the caller gave up (timeout, cancel): its child is killed, its result dropped
+
+    def resolve(self, future: asyncio.Future[Any], result: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody is waiting
+            self.loop.call_soon_threadsafe(_settle, future, result)
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
 
 
 class PixelPool:
+    """Each child has one thread of its own that takes the next image from a shared queue the moment the
+    child is free, so children never wait for the event loop between images (the caller's loop schedules
+    hundreds of items; a reply used to idle its child for ~10 ms until the loop handed over the next one,
+    half of a small image's time)."""
+
     def __init__(self, workers: int, limits: Limits) -> None:
         if workers < 1:
             raise ValueError("a pixel pool needs at least one worker")
@@ -82,112 +108,147 @@ class PixelPool:
         # Read here, in the server, because a forkserver child's environment is the fork server's.
         self._test_hooks = os.environ.get(TEST_HOOK_ENV) == "1"
         self._slots = [_Slot() for _ in range(workers)]
-        self._free: asyncio.Queue[_Slot | None] = asyncio.Queue()
-        for slot in self._slots:
-            self._free.put_nowait(slot)
-        # One thread per slot blocks on its child's pipe; the spare half covers joins of killed children.
-        self._executor = ThreadPoolExecutor(max_workers=2 * workers, thread_name_prefix="pixport-pixels")
+        self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # guards the slots' request/worker pairing against kills
         self._closed = False
-        self._refills: set[asyncio.Task[None]] = set()
+        self._threads = [
+            threading.Thread(target=self._serve, args=(slot,), name=f"pixport-pixels-{index}", daemon=True)
+            for index, slot in enumerate(self._slots)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     async def analyse(self, data: bytes) -> Analysis:
         """analyse() in a child; ImageRejected also when the child dies, times out or runs out of memory."""
-        slot = await self._free.get()
-        if slot is None:
-            self._free.put_nowait(None)  # wake the next waiter too
+        if self._closed:
             raise PixelPoolClosed("the pixel pool is closed")
+        loop = asyncio.get_running_loop()
+        request = _Request(data, loop, loop.create_future(), loop.create_future())
+        self._requests.put(request)
         try:
-            if self._closed:
-                raise PixelPoolClosed("the pixel pool is closed")
-            slot.busy = True
-            return await self._analyse_in(slot, data)
-        finally:
-            slot.busy = False
-            if slot.worker is None and not self._closed:
-                # Replace a child that died or was killed now, not when the next image is waiting for it.
-                refill = asyncio.get_running_loop().create_task(self._refill(slot))
-                self._refills.add(refill)
-                refill.add_done_callback(self._refills.discard)
-            else:
-                self._free.put_nowait(slot)
+            await asyncio.shield(request.taken)  # queued: no time limit yet
+            kind, payload = await asyncio.wait_for(asyncio.shield(request.done), self._limits.timeout_seconds)
+        except TimeoutError:
+            self._abandon(request)
+            raise ImageRejected(f"image processing timed out after {self._limits.timeout_seconds:g} s") from None
+        except asyncio.CancelledError:
+            self._abandon(request)  # the caller gave up: no child working for nobody
+            raise
+        if kind == "closed":
+            raise PixelPoolClosed("the pixel pool is closed")
+        return self._result(kind, payload)
 
     async def close(self) -> None:
-        """Stop every child; calls still in flight fail with PixelPoolError."""
+        """Stop every child; calls still in flight fail with PixelPoolClosed."""
         if self._closed:
             return
         self._closed = True
-        self._free.put_nowait(None)
-        stopping = []
-        for slot in self._slots:
-            if slot.worker is None:
+        with self._lock:
+            for slot in self._slots:
+                if slot.request is not None and slot.worker is not None:
+                    slot.worker.process.kill()  # its thread sees the death and reports the pool closed
+        for _ in self._threads:
+            self._requests.put(None)
+        await asyncio.to_thread(self._join_threads)
+
+    def _join_threads(self) -> None:
+        for thread in self._threads:
+            thread.join()
+        while True:  # whatever was queued behind the stop
+            try:
+                request = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if request is not None:
+                request.resolve(request.done, ("closed", None))
+
+    def _abandon(self, request: _Request) -> None:
+        with self._lock:
+            request.abandoned = True
+            for slot in self._slots:
+                if slot.request is request and slot.worker is not None:
+                    slot.worker.process.kill()
+
+    # --- A slot's own thread -------------------------------------------------------------------------
+
+    def _serve(self, slot: _Slot) -> None:
+        while True:
+            request = self._requests.get()
+            if request is None:
+                break
+            if request.abandoned:
                 continue
-            if slot.busy:
-                slot.worker.process.kill()  # its caller sees the death and retires the slot itself
-            else:
-                worker, slot.worker = slot.worker, None
-                stopping.append(asyncio.get_running_loop().run_in_executor(self._executor, _stop, worker))
-        await asyncio.gather(*stopping)
-        self._executor.shutdown(wait=False)
-
-    async def _refill(self, slot: _Slot) -> None:
-        try:
-            worker = await asyncio.get_running_loop().run_in_executor(self._executor, self._spawn)
-        except Exception:  # the next call on this slot tries again, and reports the failure to its caller
-            log.exception("could not start a pixel pool process")
-        else:
             if self._closed:
-                self._stop_later(worker)
-            else:
-                slot.worker = worker
-        finally:
-            self._free.put_nowait(slot)
+                request.resolve(request.done, ("closed", None))
+                continue
+            result = self._work_on(slot, request)
+            if slot.worker is None and not self._closed:
+                self._refill(slot)  # replace a child that died, was killed or aged now, not when an image waits
+            request.resolve(request.done, result)
+        self._retire(slot)
 
-    async def _analyse_in(self, slot: _Slot, data: bytes) -> Analysis:
+    def _refill(self, slot: _Slot) -> None:
+        try:
+            worker = self._spawn()
+        except Exception:  # the next image on this slot tries again, and reports the failure to its caller
+            log.exception("could not start a pixel pool process")
+            return
+        if self._closed:
+            _stop(worker)
+        else:
+            slot.worker = worker
+
+    def _work_on(self, slot: _Slot, request: _Request) -> tuple[str, Any]:
         # A child lost before it acknowledged the image (e.g. killed while idle) says nothing about this
         # image: retry once on a fresh child.
         for _attempt in range(2):
-            kind, payload = await self._round_trip(slot, data)
-            if kind != "lost":
-                return self._result(kind, payload)
-        raise PixelPoolError("pixel pool processes keep dying before they receive an image")
-
-    async def _round_trip(self, slot: _Slot, data: bytes) -> tuple[str, Any]:
-        loop = asyncio.get_running_loop()
-        if slot.worker is None or not slot.worker.process.is_alive():
-            self._retire(slot)
-            if not self._closed:
-                slot.worker = await loop.run_in_executor(self._executor, self._spawn)
-            if self._closed:  # closed before or while the child started
+            try:
+                worker = self._take(slot, request)
+            except Exception:  # not this image's fault: the journey retries it later
+                log.exception("could not start a pixel pool process")
+                return "pool-error", "could not start a pixel pool process"
+            if worker is None:
+                return "closed", None
+            max_blob = max(_MIN_BLOB_BYTES, 2 * self._limits.max_bytes)
+            kind, payload = _exchange(worker.conn, request.data, max_blob)
+            with self._lock:
+                slot.request = None
+                abandoned = request.abandoned
+            worker.tasks += 1
+            if abandoned or self._closed:  # killed on purpose: a timeout, a cancel, or the pool closing
                 self._retire(slot)
-                raise PixelPoolClosed("the pixel pool is closed")
-        worker = slot.worker
-        assert worker is not None
-        max_blob = max(_MIN_BLOB_BYTES, 2 * self._limits.max_bytes)
-        future = loop.run_in_executor(self._executor, _exchange, worker.conn, data, max_blob)
-        try:
-            kind, payload = await asyncio.wait_for(asyncio.shield(future), self._limits.timeout_seconds)
-        except TimeoutError:
-            self._retire(slot, kill=True, after=future)
-            raise ImageRejected(f"image processing timed out after {self._limits.timeout_seconds:g} s") from None
-        except asyncio.CancelledError:
-            self._retire(slot, kill=True, after=future)  # the caller gave up: no child working for nobody
-            raise
-        worker.tasks += 1
-        if kind == "malformed":  # the pipe is out of step, or the child is not itself: never reuse it
-            self._retire(slot, kill=True)
-            return "failed", payload
-        if kind in ("lost", "died"):
-            if self._closed:
-                self._retire(slot)
-                raise PixelPoolClosed("the pixel pool is closed")
+                return ("closed", None) if self._closed else ("abandoned", None)
+            if kind == "malformed":  # the pipe is out of step, or the child is not itself: never reuse it
+                self._retire(slot, kill=True)
+                return "failed", payload
             if kind == "died":
-                reason = await loop.run_in_executor(self._executor, _death_reason, worker.process)
+                reason = _death_reason(worker.process)
                 self._retire(slot)
                 return "rejected", reason
+            if kind == "lost":
+                self._retire(slot)
+                continue
+            if worker.tasks >= _TASKS_PER_PROCESS:
+                self._retire(slot)
+            return kind, payload
+        return "pool-error", "pixel pool processes keep dying before they receive an image"
+
+    def _take(self, slot: _Slot, request: _Request) -> _Worker | None:
+        """The slot's child (a fresh one if it has none or it died), now holding `request`; None if closed."""
+        if slot.worker is not None and not slot.worker.process.is_alive():
             self._retire(slot)
-        elif worker.tasks >= _TASKS_PER_PROCESS:
-            self._retire(slot)
-        return kind, payload
+        if slot.worker is None:
+            worker = self._spawn()
+            if self._closed:
+                _stop(worker)
+                return None
+            slot.worker = worker
+        with self._lock:
+            if request.abandoned or self._closed:
+                return None
+            slot.request = request
+        request.resolve(request.taken, None)
+        return slot.worker
 
     @staticmethod
     def _result(kind: str, payload: Any) -> Analysis:
@@ -195,6 +256,8 @@ class PixelPool:
             return payload
         if kind == "rejected":
             raise ImageRejected(str(payload))
+        if kind == "pool-error":
+            raise PixelPoolError(str(payload))
         log.error("pixel pool child failed unexpectedly: %s", payload)
         raise ImageRejected("image processing failed unexpectedly")
 
@@ -210,7 +273,8 @@ class PixelPool:
         child_conn.close()
         return _Worker(process=process, conn=parent_conn)
 
-    def _retire(self, slot: _Slot, kill: bool = False, after: asyncio.Future[Any] | None = None) -> None:
+    def _retire(self, slot: _Slot, kill: bool = False) -> None:
+        """Called only from the slot's own thread, so no exchange is reading the pipe it closes."""
         worker, slot.worker = slot.worker, None
         if worker is None:
             return
@@ -218,18 +282,7 @@ class PixelPool:
             PIXEL_PROCESS_RESTARTS.inc()  # its slot gets a fresh child: it died, timed out, misbehaved or aged
         if kill:
             worker.process.kill()
-        # Closing the pipe ends an idle child's loop (EOF). Never close it under a thread still reading it
-        # (the fd number could be reused), so wait for the exchange, which the kill ends at once.
-        if after is None or after.done():
-            self._stop_later(worker)
-        else:
-            after.add_done_callback(lambda _: self._stop_later(worker))
-
-    def _stop_later(self, worker: _Worker) -> None:
-        try:
-            self._executor.submit(_stop, worker)
-        except RuntimeError:  # the executor is shut down (pool closed): a thread of its own, then
-            threading.Thread(target=_stop, args=(worker,), daemon=True).start()
+        _stop(worker)  # closing the pipe ends an idle child's loop (EOF)
 
 
 def _exchange(conn: Connection, data: bytes, max_blob_bytes: int) -> tuple[str, Any]:
