@@ -53,14 +53,10 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
-    import uvloop
-
     from pixport.runtime.runner import run_worker
 
     _configure_logging("worker")
-    # uvloop: the worker's loop schedules several callbacks per item (claims, fetches, pixel replies,
-    # blob writes, finishes); libuv's loop spends about half of asyncio's CPU on them.
-    uvloop.run(run_worker(settings, database_url(settings)))
+    asyncio.run(run_worker(settings, database_url(settings)))
     return 0
 
 

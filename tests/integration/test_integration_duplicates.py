@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+
 import asyncpg
 import pytest
 from integration_support import create, stored
-from pixport.domain.duplicates import NEAR_DUPLICATE_DISTANCE, DuplicateFinder
+from pixport.domain.duplicates import NEAR_DUPLICATE_DISTANCE, DuplicateFinder, NearestQuery
+from pixport.runtime.nearest import CoalescedPhashIndex
 from pixport.store.duplicates import PhashStore
 from pixport.store.queue import QueueStore, StoredImage
 
@@ -105,3 +109,29 @@ async def test_a_custom_threshold(pool: asyncpg.Pool, org: str) -> None:
     loose = await DuplicateFinder(PhashStore(pool), threshold=10).annotate(
         org, "archive", "new", candidate(flip(BASE, 10)))
     assert loose.analysis["duplicate_of"] == {"media_id": media_id, "distance": 10}
+
+
+async def test_lookups_batched_together_answer_as_each_lookup_alone(
+    pool: asyncpg.Pool, org: str, other_org: str
+) -> None:
+    rng = random.Random(11)
+    bases = [rng.getrandbits(64) for _ in range(6)]
+    for index, base in enumerate(bases):
+        await import_image(pool, org, f"img-{index}", signed(base))
+    await import_image(pool, other_org, "elsewhere", signed(bases[0]))
+    queries = [NearestQuery(org, flip(base, distance), "archive", f"new-{index}")
+               for index, (base, distance) in enumerate(zip(bases, [0, 2, 4, 6, 7, 9], strict=True))]
+    queries += [
+        NearestQuery(org, signed(bases[1]), "archive", "img-1"),  # its own row is not its duplicate
+        NearestQuery(other_org, flip(bases[0], 1), "archive", "new-elsewhere"),
+        NearestQuery(other_org, signed(bases[3]), "archive", "nothing-near"),
+    ]
+    store = PhashStore(pool)
+    alone = [await store.nearest(*query, NEAR_DUPLICATE_DISTANCE) for query in queries]
+    assert await store.nearest_many(queries, NEAR_DUPLICATE_DISTANCE) == alone
+    coalesced = CoalescedPhashIndex(store)
+    assert await asyncio.gather(*(coalesced.nearest(*query, NEAR_DUPLICATE_DISTANCE) for query in queries)) == alone
+    assert [found.distance if found else None for found in alone] == [0, 2, 4, 6, None, None, None, 1, None]
+    assert await store.nearest_many(queries, NEAR_DUPLICATE_DISTANCE + 4) == [
+        await store.nearest(*query, NEAR_DUPLICATE_DISTANCE + 4) for query in queries
+    ]

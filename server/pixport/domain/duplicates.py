@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pixport.domain.queue import StoredImage
 
@@ -16,6 +16,15 @@ NEAR_DUPLICATE_DISTANCE = 6
 class Nearest:
     media_id: str
     distance: int
+
+
+class NearestQuery(NamedTuple):
+    """One image's question to the index: its organisation's closest image, other than itself."""
+
+    organization_id: str
+    phash: int
+    system_name: str
+    external_id: str
 
 
 class PhashIndex(Protocol):

@@ -34,6 +34,8 @@ from pixport.keys import load_server_key
 from pixport.observability.metrics import LEASE_RECLAIMS
 from pixport.runtime.finishes import BatchedFinishes
 from pixport.runtime.housekeeping import run_blob_gc, run_retention
+from pixport.runtime.ledger import CoalescedLedger
+from pixport.runtime.nearest import CoalescedPhashIndex
 from pixport.sealing import Sealer
 from pixport.store.db import DatabaseGate, create_pool, is_connection_error
 from pixport.store.duplicates import PhashStore
@@ -303,8 +305,8 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     journey = Journey(
         # Concurrent finishes (dead links, small images) share one transaction; every write waits out an outage.
         queue=GatedQueue(finishes, settings.lease_seconds), pixels=pixels,
-        blobs=RecordingBlobStore(blob_store, BlobLedgerStore(pool)),
-        duplicates=GatedDuplicates(DuplicateFinder(PhashStore(pool)), settings.lease_seconds),
+        blobs=RecordingBlobStore(blob_store, CoalescedLedger(BlobLedgerStore(pool))),
+        duplicates=GatedDuplicates(DuplicateFinder(CoalescedPhashIndex(PhashStore(pool))), settings.lease_seconds),
         urls=GuardedUrls(fetcher),
         connectors={name: TranslatedConnector(connector) for name, connector in connectors.items()},
     )

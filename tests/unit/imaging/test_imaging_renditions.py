@@ -80,6 +80,24 @@ def test_cascade_cuts_each_rendition_from_the_smallest_adequate_image(monkeypatc
     assert steps[:3] == [((1200, 900), (300, 225)), ((300, 225), (200, 200)), ((200, 200), (100, 100))]
 
 
+def test_renditions_that_are_the_same_image_are_encoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    saved: list[tuple[int, int]] = []
+    save = Image.Image.save
+
+    def spy(self: Image.Image, *args: object, **kwargs: object) -> None:
+        saved.append(self.size)
+        save(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    original = encode(textured(300, 200), "PNG")
+    monkeypatch.setattr(Image.Image, "save", spy)
+    renditions = by_name(analyse(original, Limits()).renditions)
+    # fit2000, full and fill100 of a 300x200 original are the decode itself: one encode for the three.
+    assert saved.count((300, 200)) == 1
+    assert renditions["fit2000"].data == renditions["full"].data == renditions["fill100"].data
+    assert [renditions[name].name for name in NAMES] == list(NAMES)
+    assert (renditions["large"].width, renditions["mini"].width) == (200, 100)
+
+
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 def test_orientation_dimensions_and_upright_derivatives(orientation: int) -> None:
     upright = marked(1200, 800)  # red block in the top-left corner

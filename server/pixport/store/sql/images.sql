@@ -49,6 +49,34 @@ WHERE NOT (image.system_name = $3 AND image.external_id = $4)
 ORDER BY candidates.distance, image.created_at
 LIMIT 1;
 
+-- nearest_phash_many --
+-- nearest_phash for several images at once (one round trip for the journeys finishing together): the
+-- same probes, per query row, inside a LATERAL so each row still stops at its own best candidate.
+-- Arrays $1..$4 are parallel (organisation, phash, system name, external id); $5 <= 7. Returns one
+-- row per query that found something, with its 1-based position.
+SELECT query.position, found.id, found.distance
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])
+     WITH ORDINALITY AS query(organization_id, phash, system_name, external_id, position)
+CROSS JOIN LATERAL (
+    SELECT image.id, candidates.distance
+    FROM (
+        SELECT DISTINCT entry.image_id, bit_count((entry.phash # query.phash)::bit(64)) AS distance
+        FROM phash_chunks(query.phash) AS chunk
+        CROSS JOIN generate_series(-1, 15) AS flip
+        CROSS JOIN LATERAL (
+            SELECT image_id, phash FROM image_phash_chunks
+            WHERE organization_id = query.organization_id AND chunk_no = chunk.chunk_no
+              AND chunk_value = chunk.chunk_value # (CASE WHEN flip < 0 THEN 0 ELSE 1 << flip END)
+            OFFSET 0
+        ) AS entry
+        WHERE bit_count((entry.phash # query.phash)::bit(64)) <= $5
+    ) AS candidates
+    JOIN images AS image ON image.id = candidates.image_id
+    WHERE NOT (image.system_name = query.system_name AND image.external_id = query.external_id)
+    ORDER BY candidates.distance, image.created_at
+    LIMIT 1
+) AS found;
+
 -- nearest_phash_scan --
 SELECT id, bit_count((phash # $2)::bit(64)) AS distance
 FROM images
