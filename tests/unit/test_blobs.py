@@ -204,3 +204,29 @@ def test_the_url_selects_the_store(tmp_path: Path) -> None:
 def test_a_bad_url_says_what_is_expected(tmp_path: Path, url: str) -> None:
     with pytest.raises(ValueError, match=r"PIXPORT_BLOB_URL must be file://PATH or s3://BUCKET/PREFIX"):
         blobs.from_url(url, tmp_path)
+
+
+async def test_the_recording_store_hashes_each_blob_once_and_the_file_store_trusts_its_keys(
+    store: FileBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pixport.domain.blob_records import RecordingBlobStore
+
+    recorded: list[list[str]] = []
+
+    class Ledger:
+        async def record(self, keys: list[str]) -> None:
+            recorded.append(list(keys))
+
+        async def collect(self, grace_seconds: float, limit: int, delete: object) -> list[str]:
+            return []
+
+    def no_second_hash(data: bytes) -> str:
+        raise AssertionError("the file store hashed a blob whose key it was given")
+
+    monkeypatch.setattr("pixport.blobs.files.blob_key", no_second_hash)
+    originals = [b"original bytes", b"rendition bytes", b"original bytes"]
+    keys = await RecordingBlobStore(store, Ledger()).put_all(originals)
+    assert keys == [hashlib.sha256(data).hexdigest() for data in originals]
+    assert recorded == [sorted(set(keys))]
+    assert [await read(store, key) for key in keys] == originals
+    assert len(files(store.root)) == 2

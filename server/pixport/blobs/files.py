@@ -31,11 +31,11 @@ class FileBlobStore:
     async def put(self, data: bytes) -> str:
         return (await self.put_all([data]))[0]
 
-    async def put_all(self, blobs: Sequence[bytes]) -> list[str]:
-        return await asyncio.to_thread(self._put_all, list(blobs))
+    async def put_all(self, blobs: Sequence[bytes], keys: Sequence[str] | None = None) -> list[str]:
+        return await asyncio.to_thread(self._put_all, list(blobs), None if keys is None else list(keys))
 
-    def _put_all(self, blobs: list[bytes]) -> list[str]:
-        keys = [blob_key(data) for data in blobs]
+    def _put_all(self, blobs: list[bytes], known_keys: list[str] | None) -> list[str]:
+        keys = known_keys if known_keys is not None else [blob_key(data) for data in blobs]
         new: dict[str, bytes] = {}
         for key, data in zip(keys, blobs, strict=True):
             if key not in new and not self._path(key).exists():  # existing: nothing to refresh

@@ -110,8 +110,9 @@ class S3BlobStore:
     async def put(self, data: bytes) -> str:
         return (await self.put_all([data]))[0]
 
-    async def put_all(self, blobs: Sequence[bytes]) -> list[str]:
-        keys = await asyncio.to_thread(lambda: [blob_key(data) for data in blobs])
+    async def put_all(self, blobs: Sequence[bytes], keys: Sequence[str] | None = None) -> list[str]:
+        if keys is None:
+            keys = await asyncio.to_thread(lambda: [blob_key(data) for data in blobs])
         unique = dict(zip(keys, blobs, strict=True))
         limit = asyncio.Semaphore(_PARALLEL_PUTS)
 
@@ -136,7 +137,7 @@ class S3BlobStore:
                 BLOB_BYTES_WRITTEN.inc(len(data))
 
         await asyncio.gather(*(store(key, data) for key, data in unique.items()))
-        return keys
+        return list(keys)
 
     async def exists(self, key: str) -> bool:
         try:

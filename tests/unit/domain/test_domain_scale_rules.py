@@ -59,8 +59,10 @@ class MemoryBlobs:
         self._journal.events.append(("write", [blob_key(data)]))
         return blob_key(data)
 
-    async def put_all(self, blobs: Sequence[bytes]) -> list[str]:
-        return [await self.put(data) for data in blobs]
+    async def put_all(self, blobs: Sequence[bytes], keys: Sequence[str] | None = None) -> list[str]:
+        written = [await self.put(data) for data in blobs]
+        assert keys is None or list(keys) == written  # the caller's keys are the content's
+        return written
 
     async def exists(self, key: str) -> bool:
         return False
