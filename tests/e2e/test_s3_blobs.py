@@ -3,27 +3,33 @@ process on a loopback port), imports through the real edge, bytes served back th
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pixport.blobs.s3 import S3BlobStore
 from support import images
 from support.origin import Origin
-from support.s3 import CREDENTIALS, MotoServer
+from support.s3 import MotoServer
 from support.stack import FAST_WEBHOOK_RETRIES, Stack
 
 BUCKET = "pixport-e2e"
 PREFIX = "prod/blobs"
 RENDITIONS = ("original", "mini", "large", "full", "fit2000", "fill100")
+# The workers' blob collector, made quick: long enough a grace to see a replaced image's old objects
+# still there, short enough to see them collected.
+GC_GRACE_SECONDS = 10.0
+GC_INTERVAL_SECONDS = 0.5
+BLOB_GC = {"PIXPORT_BLOB_GC_GRACE_SECONDS": str(GC_GRACE_SECONDS),
+           "PIXPORT_BLOB_GC_INTERVAL_SECONDS": str(GC_INTERVAL_SECONDS)}
 
 
 @pytest.fixture(scope="module")
 def s3_stack(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     moto.create_bucket(BUCKET)
-    running = Stack(tmp_path_factory.mktemp("s3-stack"), {**FAST_WEBHOOK_RETRIES, **moto.env(BUCKET, PREFIX)})
+    running = Stack(tmp_path_factory.mktemp("s3-stack"),
+                    {**FAST_WEBHOOK_RETRIES, **BLOB_GC, **moto.env(BUCKET, PREFIX)})
     running.start()
     yield running
     assert running.stop() == 0, running.log.read_text()[-3000:]
@@ -88,34 +94,31 @@ def test_an_import_stores_objects_in_the_bucket_and_serves_them(
 def test_a_replaced_image_s_old_objects_can_be_collected(
     s3_stack: Stack, s3_org: dict[str, str], moto: MotoServer, origin: Origin, unique: str
 ) -> None:
+    # Nothing in this test deletes objects: only the workers' background collector can.
+    baseline = set(moto.objects(BUCKET, PREFIX))  # the earlier tests' images, all still referenced
     spec = [{"url": origin.serve(f"/{unique}/c.jpg", images.jpeg(400, 300, seed=11)), "id": f"{unique}-c",
              "fileName": "c"}]
+    written = time.monotonic()  # the old objects' ledger rows are younger than this
     before = s3_stack.wait_job(s3_stack.import_batch(s3_org["token"], spec), s3_org["token"])["images"][0]["image"]
-    old = served(s3_stack, moto, before)
+    old = set(served(s3_stack, moto, before).values())
+    assert set(moto.objects(BUCKET, PREFIX)) == baseline | old
     origin.serve(f"/{unique}/c.jpg", images.jpeg(500, 300, seed=12))
     after = s3_stack.wait_job(s3_stack.import_batch(s3_org["token"], spec), s3_org["token"])["images"][0]["image"]
+    replaced = set(moto.objects(BUCKET, PREFIX))
+    assert time.monotonic() - written < GC_GRACE_SECONDS, "the replacement outlasted the grace period"
     assert after["mediaId"] == before["mediaId"]
-    new = served(s3_stack, moto, after)
-    unreferenced = set(old.values()) - set(new.values())
-    assert unreferenced  # the new bytes gave new objects
-    # TODO(scale's blob GC): run the collector here instead of deleting by hand, once it is merged.
-    # GC removes unreferenced objects through BlobStore.delete, which this exercises on the S3 store.
-    store = S3BlobStore(BUCKET, PREFIX, endpoint_url=moto.url)
+    new = set(served(s3_stack, moto, after).values())
+    assert old - new  # the new bytes gave new objects
+    assert replaced == baseline | old | new  # within the grace period, unreferenced objects stay
 
-    async def collect() -> None:
-        try:
-            for name in unreferenced:
-                await store.delete(name.rsplit("/", 1)[1])
-        finally:
-            await store.close()
-
-    with pytest.MonkeyPatch.context() as patch:
-        for variable, value in CREDENTIALS.items():
-            patch.setenv(variable, value)
-        asyncio.run(collect())
-    assert not unreferenced & set(moto.objects(BUCKET, PREFIX))
-    assert set(new.values()) <= set(moto.objects(BUCKET, PREFIX))
-    assert served(s3_stack, moto, after) == new
+    deadline = written + GC_GRACE_SECONDS + 30
+    objects = replaced
+    while objects != baseline | new and time.monotonic() < deadline:
+        time.sleep(GC_INTERVAL_SECONDS)
+        objects = set(moto.objects(BUCKET, PREFIX))
+    assert objects == baseline | new, (sorted(objects - baseline - new), sorted(baseline | new - objects))
+    assert time.monotonic() > written + GC_GRACE_SECONDS  # not collected before their grace was up
+    assert set(served(s3_stack, moto, after).values()) == new
 
 
 @pytest.mark.slow
@@ -139,3 +142,4 @@ def test_a_missing_bucket_shows_on_ready_and_fails_imports_with_a_reason(
                               "(gave up after 3 attempts)")
     moto.create_bucket(BUCKET)
     assert s3_stack.request("GET", "/ready").status == 200
+    assert "exited with code" not in s3_stack.log.read_text()  # the workers' collector rode out the outage

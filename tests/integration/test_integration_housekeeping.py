@@ -10,8 +10,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 from integration_support import create, stored
+from pixport.blobs.base import BlobStoreUnavailable
 from pixport.domain.blob_records import RecordingBlobStore, collect_blobs
 from pixport.domain.queue import StoredImage
+from pixport.runtime.housekeeping import run_blob_gc
 from pixport.store.housekeeping import BlobLedgerStore, RetentionStore
 from pixport.store.jobs import JobStore
 from pixport.store.queue import QueueStore
@@ -55,6 +57,29 @@ class DirectoryBlobs:
 
     async def check(self) -> None:
         return None
+
+
+class BucketOutageBlobs(DirectoryBlobs):
+    """Its first delete and its first sweep fail as they do while the bucket is missing."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.failed = {"delete": False, "sweep": False}
+        self.swept = asyncio.Event()
+
+    def _outage(self, call: str) -> None:
+        if not self.failed[call]:
+            self.failed[call] = True
+            raise BlobStoreUnavailable("bucket s3://gone does not exist")
+
+    async def delete(self, key: str) -> None:
+        self._outage("delete")
+        await super().delete(key)
+
+    async def sweep_temporary(self, older_than_seconds: float) -> int:
+        self._outage("sweep")
+        self.swept.set()
+        return 0
 
 
 def image_with_blobs(original: bytes, rendition: bytes) -> StoredImage:
@@ -183,3 +208,21 @@ async def test_retention_prunes_only_old_finished_jobs(pool: asyncpg.Pool, org: 
     assert job is not None and job.finished and job.items == ()
     assert job.overview is not None and (job.overview.total, job.overview.failed) == (2, 2)  # counters stay
     assert await RetentionStore(pool).prune(30) == 0  # done once
+
+
+@pytest.mark.usefixtures("clean_ledger")
+async def test_the_collector_rides_out_a_blob_store_outage(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    blobs = BucketOutageBlobs(tmp_path / "blobs")
+    [key] = await RecordingBlobStore(blobs, BlobLedgerStore(pool)).put_all([b"orphan during an outage"])
+    await age(pool, key)
+    stop = asyncio.Event()
+    collector = asyncio.create_task(run_blob_gc(stop, pool, blobs, grace_seconds=3600, interval_seconds=0.05))
+    # Round 1: the delete fails (the ledger row stays); round 2: collected, the sweep fails; round 3: swept.
+    swept = asyncio.create_task(blobs.swept.wait())
+    await asyncio.wait([collector, swept], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    swept.cancel()
+    stop.set()
+    await collector  # returns: an outage never ends the loop
+    assert blobs.failed == {"delete": True, "sweep": True} and blobs.swept.is_set()
+    assert not await blobs.exists(key)
+    assert await pool.fetchval("SELECT count(*) FROM blobs WHERE key = $1", key) == 0

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import asyncpg
 
+from pixport.blobs.base import BlobStoreUnavailable
 from pixport.domain.blob_records import BlobStore, collect_blobs
 from pixport.store.housekeeping import BlobLedgerStore, RetentionStore
 
@@ -23,6 +24,9 @@ RETENTION_INTERVAL_SECONDS = 300.0
 BLOB_GC_INTERVAL_SECONDS = 300.0
 TEMPORARY_FILE_AGE_SECONDS = 3600.0
 _TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# An unreachable or missing bucket is an outage like the database's: the next round tries again
+# (raised out of the worker's gather, it would take the whole worker down, in a crash loop).
+_BLOB_TRANSIENT = (*_TRANSIENT, BlobStoreUnavailable)
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -90,6 +94,6 @@ async def run_blob_gc(
             while full and not stop.is_set():  # rounds until one finds fewer than a batch
                 full = await collect_blobs(ledger, blobs, grace, batch) == batch
             await blobs.sweep_temporary(max(grace, TEMPORARY_FILE_AGE_SECONDS))
-        except _TRANSIENT as error:
+        except _BLOB_TRANSIENT as error:
             log.warning("blob collection round failed: %s", error)
         await _pause(stop, interval)
