@@ -51,13 +51,24 @@ WITH relaxed AS MATERIALIZED (
     ) AS due
 ), locked AS MATERIALIZED (
     -- Round-robin order, then lock: only the rows taken are locked, and rows another claimer holds
-    -- (or took meanwhile: the conditions are re-checked on the locked row) are skipped.
+    -- (or took meanwhile: the conditions are re-checked on the locked row) are skipped. Each candidate
+    -- is locked by its own primary-key probe: under stale statistics (a backlog submitted faster than
+    -- autovacuum analyses it) a plain join to import_items was planned as a scan of every pending item,
+    -- or a walk of the whole primary key probing the candidates per item (30 ms to 9 s at 50k); a
+    -- subquery with FOR UPDATE is never flattened into a join. The
+    -- candidates come sorted from their own subquery, so the nested loop keeps that order, no sort sits
+    -- above the locks and the LIMIT stops locking at the $3rd row taken.
     SELECT item.id, candidates.organization_id, candidates.round, candidates.last_turn
-    FROM candidates JOIN import_items AS item ON item.id = candidates.id
-    WHERE item.status = 'pending' AND item.available_at <= now()
+    FROM (
+        SELECT id, organization_id, round, last_turn FROM candidates ORDER BY round, last_turn, id
+    ) AS candidates
+    CROSS JOIN LATERAL (
+        SELECT item.id FROM import_items AS item
+        WHERE item.id = candidates.id AND item.status = 'pending' AND item.available_at <= now()
+        FOR UPDATE SKIP LOCKED
+    ) AS item
     ORDER BY candidates.round, candidates.last_turn, candidates.id
     LIMIT $3
-    FOR UPDATE OF item SKIP LOCKED
 ), chosen AS MATERIALIZED (
     SELECT id, organization_id, reclaimed, row_number() OVER (ORDER BY round, turn, ordinal) AS place FROM (
         SELECT id, NULL::text AS organization_id, true AS reclaimed, 0::bigint AS round, 0::bigint AS turn,
@@ -75,19 +86,24 @@ WITH relaxed AS MATERIALIZED (
         EXCEPT (SELECT organization_id FROM candidates EXCEPT SELECT organization_id FROM chosen)
     )
 ), claimed AS (
+    -- Only the chosen ids, no join: after a backlog was deleted and the table analysed, the statistics
+    -- say import_items is empty, and a custom plan of "import_items JOIN chosen" then starts from
+    -- import_items and walks a whole index of it (280 ms at 50k with `locked` already fixed). Alone, with its ids in an array, the
+    -- table can only be probed by primary key (a scan costs its real size in pages).
     UPDATE import_items AS item
     SET status = 'running', lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2),
         attempts = item.attempts + 1
-    FROM chosen, import_jobs AS job
-    WHERE item.id = chosen.id AND job.id = item.job_id
+    WHERE item.id = ANY(ARRAY(SELECT id FROM chosen))
     RETURNING item.id, item.job_id, item.organization_id, item.position, item.external_id, item.url,
-              item.title, item.metadata, item.media_type, item.attempts, job.system_name, item.album_id,
-              item.connector, item.connector_ref, item.fetch_headers, item.lease_owner, chosen.reclaimed,
-              chosen.place
+              item.title, item.metadata, item.media_type, item.attempts, item.album_id, item.connector,
+              item.connector_ref, item.fetch_headers, item.lease_owner
 )
-SELECT id, job_id, organization_id, position, external_id, url, title, metadata, media_type, attempts,
-       system_name, album_id, connector, connector_ref, fetch_headers, lease_owner, reclaimed
-FROM claimed CROSS JOIN relaxed ORDER BY place;
+SELECT claimed.id, claimed.job_id, claimed.organization_id, claimed.position, claimed.external_id, claimed.url,
+       claimed.title, claimed.metadata, claimed.media_type, claimed.attempts,
+       (SELECT job.system_name FROM import_jobs AS job WHERE job.id = claimed.job_id) AS system_name,
+       claimed.album_id, claimed.connector, claimed.connector_ref, claimed.fetch_headers, claimed.lease_owner,
+       chosen.reclaimed
+FROM claimed JOIN chosen ON chosen.id = claimed.id CROSS JOIN relaxed ORDER BY chosen.place;
 
 -- extend_leases --
 -- Heartbeat: items still being worked on keep their lease (only under the claim that holds them).
