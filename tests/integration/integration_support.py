@@ -86,3 +86,18 @@ async def assert_contiguous_log(pool: asyncpg.Pool, job_id: str) -> list[tuple[i
     last = await pool.fetchval("SELECT last_sequence FROM import_jobs WHERE id = $1", job_id)
     assert last == len(log)
     return log
+
+
+async def bulk_job(pool: asyncpg.Pool | asyncpg.Connection, org: str, count: int) -> str:
+    """A job of `count` pending items in one INSERT ... SELECT (through the counting triggers)."""
+    job_id = new_job_id()
+    await pool.execute(
+        "INSERT INTO import_jobs (id, organization_id, system_name, state, item_count, last_sequence)"
+        " VALUES ($1, $2, 'archive', 'started', $3, 0)", job_id, org, count,
+    )
+    await pool.execute(
+        "INSERT INTO import_items (job_id, organization_id, position, external_id, url, title)"
+        " SELECT $1, $2, n, 'bulk-' || n, 'https://example.com/' || n, '' FROM generate_series(0, $3 - 1) AS n",
+        job_id, org, count,
+    )
+    return job_id

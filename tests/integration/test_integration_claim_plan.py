@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from pixport.domain.ids import new_job_id
+from integration_support import bulk_job
 from pixport.store.organizations import OrganizationStore
 from pixport.store.queries import QUERIES
 
@@ -34,26 +34,12 @@ def _rows_read(node: dict[str, Any]) -> int:
     return kept + node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Index Recheck", 0)
 
 
-async def _bulk_job(connection: asyncpg.Connection, org: str, count: int) -> str:
-    """A job of `count` pending items in one INSERT ... SELECT (through the counting triggers)."""
-    job_id = new_job_id()
-    await connection.execute(
-        "INSERT INTO import_jobs (id, organization_id, system_name, state, item_count, last_sequence)"
-        " VALUES ($1, $2, 'archive', 'started', $3, 0)", job_id, org, count,
-    )
-    await connection.execute(
-        "INSERT INTO import_items (job_id, organization_id, position, external_id, url, title)"
-        " SELECT $1, $2, n, 'bulk-' || n, 'https://example.com/' || n, '' FROM generate_series(0, $3 - 1) AS n",
-        job_id, org, count,
-    )
-    return job_id
-
-
 async def _explain_claim(pool: asyncpg.Pool, connection: asyncpg.Connection, jobs: list[str]) -> dict[str, Any]:
     """EXPLAIN ANALYZE of one claim of the prepared statement `claim`, rolled back (it really runs)."""
     claim = connection.transaction()
     await claim.start()
     try:
+        await connection.execute(QUERIES["claim_planner_settings"])  # as QueueStore.claim does
         [explained] = await connection.fetchval(
             f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim ('plan', 60, {_LIMIT})"
         )  # the pool's json codec decoded it
@@ -88,7 +74,7 @@ async def test_the_claim_reads_no_backlog_under_stale_statistics(pool: asyncpg.P
             await connection.execute(f"SET plan_cache_mode = {plan}")
             for statistics in ("the table as it was", "a deleted backlog"):
                 await connection.execute("ANALYZE import_items")
-                jobs = [await _bulk_job(connection, org, _PER_ORGANISATION) for org in orgs]
+                jobs = [await bulk_job(connection, org, _PER_ORGANISATION) for org in orgs]
                 await connection.execute(f"PREPARE claim (text, float8, bigint) AS {QUERIES['claim_items']}")
                 try:
                     top = await _explain_claim(pool, connection, jobs)

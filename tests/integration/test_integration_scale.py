@@ -8,9 +8,8 @@ import random
 
 import asyncpg
 import pytest
-from integration_support import assert_contiguous_log, create, event_log, stored
+from integration_support import assert_contiguous_log, bulk_job, create, event_log, stored
 from pixport.domain.duplicates import NEAR_DUPLICATE_DISTANCE
-from pixport.domain.ids import new_job_id
 from pixport.domain.queue import ClaimedItem, Failure, Imported
 from pixport.domain.records import ItemStatus
 from pixport.store.duplicates import PhashStore
@@ -18,21 +17,6 @@ from pixport.store.jobs import JobStore, overview, recount
 from pixport.store.queue import QueueStore
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
-
-
-async def bulk_job(pool: asyncpg.Pool, org: str, count: int) -> str:
-    """A job of `count` pending items in one INSERT ... SELECT (through the counting triggers)."""
-    job_id = new_job_id()
-    await pool.execute(
-        "INSERT INTO import_jobs (id, organization_id, system_name, state, item_count, last_sequence)"
-        " VALUES ($1, $2, 'archive', 'started', $3, 0)", job_id, org, count,
-    )
-    await pool.execute(
-        "INSERT INTO import_items (job_id, organization_id, position, external_id, url, title)"
-        " SELECT $1, $2, n, 'bulk-' || n, 'https://example.com/' || n, '' FROM generate_series(0, $3 - 1) AS n",
-        job_id, org, count,
-    )
-    return job_id
 
 
 async def test_a_single_item_is_claimed_in_the_next_round_behind_a_100k_backlog(

@@ -31,7 +31,9 @@ class QueueStore:
 
     async def claim(self, owner: str, lease_seconds: float, limit: int) -> list[ClaimedItem]:
         """Up to `limit` items, organisations taking turns; `reclaimed` marks an expired lease taken over."""
-        rows = await self._pool.fetch(QUERIES["claim_items"], owner, lease_seconds, limit)
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(QUERIES["claim_planner_settings"])
+            rows = await connection.fetch(QUERIES["claim_items"], owner, lease_seconds, limit)
         return [ClaimedItem(**dict(row)) for row in rows]
 
     async def requeue(
