@@ -8,6 +8,7 @@ old Pillow; this is the same algorithm as the reference JavaScript encoder, byte
 from __future__ import annotations
 
 import base64
+import functools
 import math
 
 import numpy as np
@@ -19,26 +20,32 @@ MAX_SIDE = 100  # the format's limit on the input size
 
 def thumbhash(image: Image.Image) -> str:
     """Base64 ThumbHash of the image, from a copy at most 100 px on its longest side."""
-    small = image.convert("RGBA")
+    # Reduced without alpha unless it has one: Pillow resizes RGBA premultiplied (twice the work), which
+    # for an opaque image gives the same pixels as resizing its RGB.
+    opaque = image.mode in ("RGB", "L") and "transparency" not in image.info
+    small = image.convert("RGB" if opaque else "RGBA")
     small.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BILINEAR)
     return base64.b64encode(rgba_to_thumbhash(np.asarray(small))).decode("ascii")
 
 
-def rgba_to_thumbhash(rgba: NDArray[np.uint8]) -> bytes:
-    height, width = rgba.shape[:2]
+def rgba_to_thumbhash(pixels: NDArray[np.uint8]) -> bytes:
+    """ThumbHash of an RGBA (or RGB, read as opaque) array at most 100 px on either side."""
+    height, width = pixels.shape[:2]
     if width > MAX_SIDE or height > MAX_SIDE:
         raise ValueError(f"{width}x{height} does not fit in {MAX_SIDE}x{MAX_SIDE}")
-    pixels = rgba.reshape(-1, 4).astype(np.float64) / 255
-    alpha = pixels[:, 3]
+    # One contiguous plane per channel: column slices of an (N, 4) array make every step several times
+    # slower at this size.
+    planes = np.ascontiguousarray(pixels.reshape(-1, pixels.shape[2]).T, dtype=np.float64) / 255
+    colour = planes[:3]
+    alpha = planes[3] if len(planes) == 4 else np.ones(width * height)
     total_alpha = float(alpha.sum())
-    average = (alpha[:, None] * pixels[:, :3]).sum(axis=0) / total_alpha if total_alpha else np.zeros(3)
+    average = colour @ alpha / total_alpha if total_alpha else np.zeros(3)
     has_alpha = total_alpha < width * height
     l_limit = 5 if has_alpha else 7  # fewer luminance terms when alpha needs the room
     lx = max(1, _round(l_limit * width / max(width, height)))
     ly = max(1, _round(l_limit * height / max(width, height)))
     # Composite over the average colour, then to luminance, yellow-blue, red-green.
-    rgb = average * (1 - alpha[:, None]) + alpha[:, None] * pixels[:, :3]
-    red, green, blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    red, green, blue = average[:, None] * (1 - alpha) + alpha * colour if has_alpha else colour
     channels = {
         "l": ((red + green + blue) / 3).reshape(height, width),
         "p": ((red + green) / 2 - blue).reshape(height, width),
@@ -78,15 +85,21 @@ def _encode_channel(channel: NDArray[np.float64], nx: int, ny: int) -> tuple[flo
     """DCT terms in the reference order (rows of cy, then cx within the triangle), AC normalised to 0..1."""
     height, width = channel.shape
     terms = [(cx, cy) for cy in range(ny) for cx in range(nx) if cx * ny < nx * (ny - cy)]
-    cos_x = np.cos(np.pi / width * np.outer(np.arange(nx), np.arange(width) + 0.5))
-    cos_y = np.cos(np.pi / height * np.outer(np.arange(ny), np.arange(height) + 0.5))
-    coefficients = cos_y @ channel @ cos_x.T / (width * height)  # [cy, cx]
+    coefficients = _cosines(ny, height) @ channel @ _cosines(nx, width).T / (width * height)  # [cy, cx]
     values = [float(coefficients[cy, cx]) for cx, cy in terms]
     dc, ac = values[0], values[1:]
     scale = max((abs(value) for value in ac), default=0.0)
     if scale:
         ac = [0.5 + 0.5 / scale * value for value in ac]
     return dc, ac, scale
+
+
+@functools.cache
+def _cosines(terms: int, size: int) -> NDArray[np.float64]:
+    """The DCT basis of one axis; at most 8 x 100 sizes occur, so kept rather than recomputed per hash."""
+    basis = np.cos(np.pi / size * np.outer(np.arange(terms), np.arange(size) + 0.5))
+    basis.flags.writeable = False
+    return basis
 
 
 def _round(value: float) -> int:

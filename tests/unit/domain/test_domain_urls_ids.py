@@ -49,6 +49,14 @@ def test_new_ids_have_their_shapes_and_pass_the_id_check() -> None:
     assert all(looks_like_id(i) for i in job_ids | media_ids | {new_uuid()})
 
 
+def test_every_position_of_a_media_id_takes_every_character() -> None:
+    # One random draw per id, spread over the 22 positions: a digit left out of the draw would show as a
+    # position stuck on few characters (all 62 are missed at one position with probability ~1e-13).
+    ids = [new_media_id() for _ in range(2000)]
+    alphabet = set(string.ascii_letters + string.digits)
+    assert all({media_id[position] for media_id in ids} == alphabet for position in range(22))
+
+
 @pytest.mark.parametrize(
     "value", ["a", "k49k2grn11sravdj", "A-b_c-9", "x" * 64, "3f2504e0-4f89-11d3-9a0c-0305e82c3301"]
 )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 
 import numpy as np
+import pytest
 from imaging_support import BLUE, RED, textured
 from PIL import Image, ImageDraw
 from pixport.imaging.placeholder import rgba_to_thumbhash, thumbhash
@@ -46,6 +47,24 @@ def test_alpha_is_encoded() -> None:
     hashed = base64.b64decode(thumbhash(image))
     assert flags(hashed)[0]
     assert max(abs(a - b) for a, b in zip(average_color(hashed), RED, strict=True)) <= 12  # transparent ignored
+
+
+@pytest.mark.parametrize("mode", ["LA", "P", "RGBA"])
+def test_alpha_of_every_mode_that_carries_one_is_encoded(mode: str) -> None:
+    image = Image.new("RGBA", (60, 60), (0, 0, 0, 0))
+    ImageDraw.Draw(image).ellipse((10, 10, 50, 50), fill=(*RED, 255))
+    converted = image.convert(mode) if mode != "P" else image.convert("P", palette=Image.Palette.ADAPTIVE)
+    if mode == "P":  # a palette entry marked transparent, as in a GIF or an indexed PNG
+        converted.info["transparency"] = converted.getpixel((0, 0))
+    assert flags(base64.b64decode(thumbhash(converted)))[0]
+
+
+def test_an_opaque_image_hashes_as_its_rgba_copy() -> None:
+    # Opaque inputs are reduced without alpha (cheaper); the hash must be the one of the RGBA path.
+    image = textured(300, 200, seed=7)
+    rgba = image.convert("RGBA")
+    rgba.thumbnail((100, 100), Image.Resampling.BILINEAR)
+    assert thumbhash(image) == base64.b64encode(rgba_to_thumbhash(np.asarray(rgba))).decode("ascii")
 
 
 def test_input_is_reduced_to_the_format_limit() -> None:
