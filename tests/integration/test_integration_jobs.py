@@ -12,6 +12,7 @@ from pixport.domain.imports import decode_page_token, encode_page_token
 from pixport.domain.records import ItemStatus, JobState
 from pixport.store.jobs import JobStore
 from pixport.store.organizations import OrganizationStore
+from pixport.store.queries import QUERIES
 from pixport.store.queue import QueueStore
 
 
@@ -182,3 +183,25 @@ async def test_items_keep_submission_order(pool: asyncpg.Pool, org: str, count: 
     job = await JobStore(pool).get_job(org, job_id)
     assert job is not None and job.items is not None
     assert [i.external_id for i in job.items] == ids
+
+
+async def test_event_times_rise_with_their_sequences_across_concurrent_batches(pool: asyncpg.Pool, org: str) -> None:
+    # The first batch's transaction begins, the second takes the job's lock and appends, then the first
+    # appends after it: its later sequence must not carry the earlier time of its transaction's start.
+    job_id = await create(pool, org, "a", "b")
+    async with pool.acquire() as first, pool.acquire() as second:
+        async with first.transaction():
+            await first.execute("SELECT pg_sleep(0.05)")  # now() of `first` is fixed from here
+            async with second.transaction():
+                await second.execute("SELECT 1 FROM import_jobs WHERE id = $1 FOR UPDATE", job_id)
+                await second.fetchrow(QUERIES["append_finished_events"], job_id, [{"n": "second"}])
+            await first.execute("SELECT 1 FROM import_jobs WHERE id = $1 FOR UPDATE", job_id)
+            await first.fetchrow(QUERIES["append_finished_events"], job_id, [{"n": "first"}])
+            first_began = await first.fetchval("SELECT now()")
+    rows = await pool.fetch(
+        "SELECT sequence, payload, created_at FROM job_events WHERE job_id = $1 AND kind = 'item_finished'"
+        " ORDER BY sequence", job_id,
+    )
+    assert [row["payload"] for row in rows] == [{"n": "second"}, {"n": "first"}]
+    assert rows[0]["created_at"] < rows[1]["created_at"]
+    assert rows[1]["created_at"] > first_began
