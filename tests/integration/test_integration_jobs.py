@@ -189,15 +189,14 @@ async def test_event_times_rise_with_their_sequences_across_concurrent_batches(p
     # The first batch's transaction begins, the second takes the job's lock and appends, then the first
     # appends after it: its later sequence must not carry the earlier time of its transaction's start.
     job_id = await create(pool, org, "a", "b")
-    async with pool.acquire() as first, pool.acquire() as second:
-        async with first.transaction():
-            await first.execute("SELECT pg_sleep(0.05)")  # now() of `first` is fixed from here
-            async with second.transaction():
-                await second.execute("SELECT 1 FROM import_jobs WHERE id = $1 FOR UPDATE", job_id)
-                await second.fetchrow(QUERIES["append_finished_events"], job_id, [{"n": "second"}])
-            await first.execute("SELECT 1 FROM import_jobs WHERE id = $1 FOR UPDATE", job_id)
-            await first.fetchrow(QUERIES["append_finished_events"], job_id, [{"n": "first"}])
-            first_began = await first.fetchval("SELECT now()")
+    async with pool.acquire() as first, pool.acquire() as second, first.transaction():
+        await first.execute("SELECT pg_sleep(0.05)")  # now() of `first` is fixed from here
+        async with second.transaction():
+            await second.execute("SELECT 1 FROM import_jobs WHERE id = $1 FOR UPDATE", job_id)
+            await second.fetchrow(QUERIES["append_finished_events"], job_id, [{"n": "second"}])
+        await first.execute("SELECT 1 FROM import_jobs WHERE id = $1 FOR UPDATE", job_id)
+        await first.fetchrow(QUERIES["append_finished_events"], job_id, [{"n": "first"}])
+        first_began = await first.fetchval("SELECT now()")
     rows = await pool.fetch(
         "SELECT sequence, payload, created_at FROM job_events WHERE job_id = $1 AND kind = 'item_finished'"
         " ORDER BY sequence", job_id,
