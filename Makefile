@@ -49,7 +49,7 @@ browser:
 run: $(GENERATED) postgres-check
 	exec $(BIN)/pixport up
 
-test: $(GENERATED) postgres-check buf-lint buf-breaking browser
+test: $(GENERATED) postgres-check buf-lint buf-breaking browser lint typecheck
 	$(BIN)/python -m pytest -q
 
 unit: $(GENERATED)
