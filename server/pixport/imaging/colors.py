@@ -26,12 +26,13 @@ def sample(image: Image.Image) -> Image.Image:
 def dominant_colors(small: Image.Image) -> tuple[Color, ...]:
     """Up to PALETTE_SIZE colours, largest first, each at least 1% of the visible pixels."""
     rgba = small.convert("RGBA")
-    if int(np.asarray(rgba.getchannel("A")).min()) >= 128:
+    pixels = np.asarray(rgba)
+    opaque = pixels[..., 3] >= 128
+    if opaque.all():
         # All visible: median cut works on the pixels' histogram, so the image itself serves as the strip.
         strip, total = rgba.convert("RGB"), rgba.width * rgba.height
     else:
-        pixels = np.asarray(rgba)
-        visible = pixels[pixels[..., 3] >= 128][:, :3]
+        visible = pixels[opaque][:, :3]
         if len(visible) == 0:
             return ()
         strip, total = Image.fromarray(np.ascontiguousarray(visible.reshape(1, -1, 3)), "RGB"), len(visible)
