@@ -40,17 +40,30 @@ def _analysed_bytes(data: bytes) -> int:
     return result.byte_size + sum(len(rendition.data) for rendition in result.renditions)
 
 
+def _analysed_cpu_seconds(data: bytes) -> float:
+    """CPU seconds one analyse() took in its pool process (its bytes still cross back, as in the pool)."""
+    started = time.process_time()
+    _analysed_bytes(data)
+    return time.process_time() - started
+
+
 def limit_images_per_s(photos: Sequence[bytes], processes: int) -> float:
     """analyse() on every photo in a bare process pool of `processes`: the pixel limit of the machine.
 
     The results cross back to this process (as the pool's replies do), but nothing is stored or recorded.
     """
+    return limit_with_cpu(photos, processes)[0]
+
+
+def limit_with_cpu(photos: Sequence[bytes], processes: int) -> tuple[float, float]:
+    """The limit (images/s) and the mean CPU milliseconds one analyse() took in the bare pool."""
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         list(pool.map(_analysed_bytes, photos[:processes]))  # warm-up: children started, imports done
         started = time.perf_counter()
-        list(pool.map(_analysed_bytes, photos))
-        return rate(len(photos), time.perf_counter() - started)
+        cpu = list(pool.map(_analysed_cpu_seconds, photos))
+        images_per_s = rate(len(photos), time.perf_counter() - started)
+    return images_per_s, round(1000 * sum(cpu) / len(cpu), 2)
 
 
 def children(pid: int) -> list[int]:
@@ -106,3 +119,68 @@ def tree_rss(root_pids: Iterable[int]) -> int:
 
 def self_pid() -> int:
     return os.getpid()
+
+
+# Which process does what, by its command line (the first fragment that matches names its role). A pixel
+# process is a child of the worker's fork server; those it has reaped (recycled after their tasks) are in
+# the fork server's own `cutime`, so their CPU is not lost when they exit during a measurement.
+ROLES = (("pixels", "multiprocessing.forkserver"), ("worker", "pixport.cli worker"),
+         ("server", "pixport.cli serve"), ("envoy", "envoy"), ("postgres", "postgres"))
+
+
+def role_of(command: str) -> str:
+    return next((role for role, fragment in ROLES if fragment in command), "other")
+
+
+def cpu_seconds(pid: int, with_reaped_children: bool = True) -> float:
+    """User + system CPU seconds of `pid` (and of the children it has waited for), 0 if it is gone."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()  # the command name may contain spaces
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if with_reaped_children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role(root: int) -> dict[str, float]:
+    """CPU seconds so far of `root`'s descendants (not `root` itself), summed by role."""
+    totals: dict[str, float] = {}
+    for pid in descendants(root):
+        if pid != root:
+            role = role_of(command_line(pid))
+            totals[role] = totals.get(role, 0.0) + cpu_seconds(pid)
+    return totals
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores (from /proc/stat)."""
+    values = [int(value) for value in (PROC / "stat").read_text().splitlines()[0].split()[1:]]
+    total = sum(values[:8])  # guest time is already counted in user
+    idle = values[3] + values[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / tick, total / tick
+
+
+class CpuWatch:
+    """CPU milliseconds per item by role over one measured stretch, and how busy the machine was."""
+
+    def __init__(self, stack_root: int, bench_pid: int) -> None:
+        self._root, self._bench = stack_root, bench_pid
+        self._roles: dict[str, float] = {}
+        self._bench_start = 0.0
+        self._machine = (0.0, 0.0)
+
+    def start(self) -> None:
+        self._roles = cpu_by_role(self._root)
+        self._bench_start = cpu_seconds(self._bench, with_reaped_children=False)
+        self._machine = machine_cpu_seconds()
+
+    def per_item(self, items: int) -> dict[str, Any]:
+        roles = cpu_by_role(self._root)
+        spent = {role: roles.get(role, 0.0) - self._roles.get(role, 0.0) for role in roles}
+        spent["bench"] = cpu_seconds(self._bench, with_reaped_children=False) - self._bench_start
+        busy, total = (now - before for now, before in zip(machine_cpu_seconds(), self._machine, strict=True))
+        per_item = {role: round(1000 * seconds / items, 2) for role, seconds in sorted(spent.items())}
+        return {"cpu_ms_per_item": per_item, "cpu_ms_per_item_total": round(sum(per_item.values()), 2),
+                "machine_busy_share": round(busy / total, 3) if total > 0 else 0.0}

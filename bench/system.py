@@ -7,6 +7,7 @@ WatchImportJob stream, so the end of a job is exact without polling it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ import aiohttp
 import grpc
 from pixport.v1 import import_job_pb2, import_service_pb2, import_service_pb2_grpc
 
-from bench.measure import latency_summary, percentile, processes_named, rate, tree_rss
+from bench.measure import CpuWatch, latency_summary, percentile, processes_named, rate, tree_rss
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.origin import Origin
@@ -33,6 +34,7 @@ class JobRun:
     submit_seconds: float
     event_latencies: list[float] = field(default_factory=list)  # item_finished committed → received here
     counts: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, Any] = field(default_factory=dict)  # CPU ms per item by process role, machine busy share
 
     @property
     def per_second(self) -> float:
@@ -102,6 +104,9 @@ class Bench:
 
     async def run_job(self, urls: Sequence[str], deadline_seconds: float = 900.0) -> JobRun:
         """Submit `urls` as one batch and follow it to its end on a WatchImportJob stream."""
+        assert self.stack.process is not None
+        watch = CpuWatch(self.stack.process.pid, os.getpid())
+        watch.start()
         job_id, wall, took = self.submit(self.batch(urls))
         run = JobRun(job_id, len(urls), 0.0, took)
         stream = self.stub().WatchImportJob(
@@ -125,6 +130,7 @@ class Bench:
                     run.event_latencies.append(max(0.0, received - _timestamp(event.create_time)))
             elif kind == "job_finished":
                 run.seconds = _timestamp(event.create_time) - wall
+                run.cpu = watch.per_item(len(urls))
                 break
         stream.cancel()
         return run

@@ -7,7 +7,9 @@ import asyncio
 import hashlib
 import io
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,62 @@ def test_variants_differ_in_pixels_and_small_pngs_are_distinct() -> None:
 
 def test_the_limit_runs_analyse_in_a_bare_pool() -> None:
     assert measure.limit_images_per_s(photos.small_pngs(4, 64, 48), processes=1) > 0
+    images_per_s, cpu_ms = measure.limit_with_cpu(photos.small_pngs(4, 64, 48), processes=1)
+    assert images_per_s > 0 and cpu_ms > 0
+
+
+def test_processes_get_their_role_from_the_command_line() -> None:
+    assert measure.role_of("python -B -c from multiprocessing.forkserver import main; main(21, 23)") == "pixels"
+    assert measure.role_of("/work/.venv/bin/python -m pixport.cli worker ") == "worker"
+    assert measure.role_of("/work/.venv/bin/python -m pixport.cli serve ") == "server"
+    assert measure.role_of("postgres: pixport pixport [local] idle") == "postgres"
+    assert measure.role_of("/x/envoy/_bin/envoy -c envoy.yaml") == "envoy"
+    assert measure.role_of("python -B -c from multiprocessing.resource_tracker import main") == "other"
+
+
+def test_cpu_is_counted_by_role_including_children_that_exited() -> None:
+    me = os.getpid()
+    spent = measure.cpu_seconds(me, with_reaped_children=False)
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:  # burn a little CPU, measurably more than one clock tick
+        pass
+    assert measure.cpu_seconds(me, with_reaped_children=False) > spent
+    assert measure.cpu_seconds(2**22 + 12345) == 0.0  # no such process
+    # A child that burns CPU and is waited for: its time stays counted, in its parent's reaped children.
+    before = measure.cpu_seconds(me)
+    burn = "import time\nt = time.process_time() + 0.2\nwhile time.process_time() < t: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    assert measure.cpu_seconds(me) - before >= 0.15
+
+
+def test_a_cpu_watch_reports_milliseconds_per_item_and_how_busy_the_machine_was() -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        watch = measure.CpuWatch(os.getpid(), os.getpid())
+        watch.start()
+        deadline = time.process_time() + 0.1
+        while time.process_time() < deadline:
+            pass
+        report = watch.per_item(10)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    per_item = report["cpu_ms_per_item"]
+    assert per_item["bench"] >= 8  # 100 ms of this process over 10 items
+    assert per_item["other"] < per_item["bench"]  # the sleeping child: found, and next to nothing spent
+    assert report["cpu_ms_per_item_total"] == round(sum(per_item.values()), 2)
+    assert 0 < report["machine_busy_share"] <= 1
+
+
+def test_the_ratio_is_explained_by_busy_cores_sharing_and_the_pixel_share() -> None:
+    cpu = {"cpu_ms_per_item": {"pixels": 180.0, "worker": 20.0}, "cpu_ms_per_item_total": 200.0,
+           "machine_busy_share": 0.95}
+    explained = run.explain_ratio(cpu, bare_cpu_ms=171.0)
+    assert explained["bare_vs_in_stack_pixel_cpu"] == 0.95
+    assert explained["pixel_share_of_cpu"] == 0.9
+    assert explained["product"] == round(0.95 * 0.95 * 0.9, 3)
+    assert run.explain_ratio({"cpu_ms_per_item": {}, "cpu_ms_per_item_total": 0.0, "machine_busy_share": 0.0},
+                             1.0)["product"] == 0.0
 
 
 def test_the_pipeline_comparison_runs_on_one_photo() -> None:
