@@ -90,6 +90,14 @@ async def test_stored_image_record_fields(tmp_path: Path) -> None:
     assert (record["frame_count"], record["has_alpha"], record["is_grayscale"]) == (1, False, False)
 
 
+async def test_a_pixel_process_cannot_name_the_content_hash_or_size(tmp_path: Path) -> None:
+    honest = analysis()
+    lying = analysis(sha256="0" * 64, byte_size=1)  # as a subverted child might report
+    stored = await stored_image(lying, FileBlobStore(tmp_path))
+    assert stored.sha256 == hashlib.sha256(honest.original).hexdigest() == honest.sha256
+    assert stored.byte_size == len(honest.original) == stored.analysis["original"]["byte_size"]
+
+
 async def test_stored_image_without_optional_reads(tmp_path: Path) -> None:
     stored = await stored_image(analysis(taken_at=None, gps=None, phash=None, renditions=()), FileBlobStore(tmp_path))
     assert stored.phash is None

@@ -27,6 +27,10 @@ def image_record(analysis: Analysis, keys: Sequence[str]) -> StoredImage:
     if len(keys) != 1 + len(analysis.renditions):
         raise ValueError(f"expected {1 + len(analysis.renditions)} blob keys, got {len(keys)}")
     original_key, *rendition_keys = keys
+    # The content hash and size come from the bytes this process holds and hashed, never from the pixel
+    # process's own report: a child subverted by a hostile file could otherwise make a changed image read
+    # as unchanged (skipped) on re-import, or the reverse. For an honest child they are the same values.
+    byte_size = len(analysis.original)
     renditions: dict[str, dict[str, Any]] = {}
     for rendition, key in zip(analysis.renditions, rendition_keys, strict=True):
         renditions[rendition.name] = {
@@ -34,7 +38,7 @@ def image_record(analysis: Analysis, keys: Sequence[str]) -> StoredImage:
             "width": rendition.width, "height": rendition.height, "byte_size": len(rendition.data),
         }
     record: dict[str, Any] = {
-        "original": {"key": original_key, "mime_type": analysis.mime_type, "byte_size": analysis.byte_size},
+        "original": {"key": original_key, "mime_type": analysis.mime_type, "byte_size": byte_size},
         "renditions": renditions,
         "exif": analysis.exif,
         "taken_at": analysis.taken_at.isoformat() if analysis.taken_at else None,
@@ -47,7 +51,7 @@ def image_record(analysis: Analysis, keys: Sequence[str]) -> StoredImage:
         "is_grayscale": analysis.is_grayscale,
     }
     return StoredImage(
-        sha256=analysis.sha256, format=analysis.format, mime_type=analysis.mime_type,
-        width=analysis.width, height=analysis.height, byte_size=analysis.byte_size,
+        sha256=original_key, format=analysis.format, mime_type=analysis.mime_type,
+        width=analysis.width, height=analysis.height, byte_size=byte_size,
         analysis=record, phash=signed_phash(analysis.phash),
     )
