@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from pixport import blobs
+from pixport.blobs import FileBlobStore
 from pixport.config import Settings
 from pixport.connectors import Connector, registry
 from pixport.connectors.salesforce import SalesforceConnector
@@ -32,6 +33,7 @@ from pixport.fetch import EgressPolicy, Fetcher, FetchError, FetchLimits
 from pixport.imaging import Limits, PixelPool
 from pixport.keys import load_server_key
 from pixport.observability.metrics import LEASE_RECLAIMS
+from pixport.runtime.blob_writes import CoalescedBlobWrites
 from pixport.runtime.finishes import BatchedFinishes
 from pixport.runtime.housekeeping import run_blob_gc, run_retention
 from pixport.runtime.ledger import CoalescedLedger
@@ -301,11 +303,14 @@ async def run_worker(settings: Settings, dsn: str) -> None:
     connectors = registry([SalesforceConnector(SharinpixStore(pool, Sealer(server_key)), fetcher)])
     queue = QueueStore(pool)
     blob_store = blobs.from_settings(settings)
+    # Files: concurrent journeys' blobs share one thread hop and one round of fsyncs. S3 puts are network
+    # requests already made concurrently; batching them would only make each image wait for the slowest.
+    written = CoalescedBlobWrites(blob_store) if isinstance(blob_store, FileBlobStore) else blob_store
     finishes = BatchedFinishes(queue)
     journey = Journey(
         # Concurrent finishes (dead links, small images) share one transaction; every write waits out an outage.
         queue=GatedQueue(finishes, settings.lease_seconds), pixels=pixels,
-        blobs=RecordingBlobStore(blob_store, CoalescedLedger(BlobLedgerStore(pool))),
+        blobs=RecordingBlobStore(written, CoalescedLedger(BlobLedgerStore(pool))),
         duplicates=GatedDuplicates(DuplicateFinder(CoalescedPhashIndex(PhashStore(pool))), settings.lease_seconds),
         urls=GuardedUrls(fetcher),
         connectors={name: TranslatedConnector(connector) for name, connector in connectors.items()},
