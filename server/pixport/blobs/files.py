@@ -91,7 +91,7 @@ class FileBlobStore:
 
     def _create(self, temporary: str, directory: str, touched: set[str]) -> int:
         """Open a new temporary file, creating its directories the first time one is needed (the
-        directories whose entries that changed are added to `touched`)."""
+        directories whose entries changed are added to `touched`)."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         try:
             return os.open(temporary, flags, 0o644)
