@@ -47,16 +47,12 @@ def _analysed_cpu_seconds(data: bytes) -> float:
     return time.process_time() - started
 
 
-def limit_images_per_s(photos: Sequence[bytes], processes: int) -> float:
-    """analyse() on every photo in a bare process pool of `processes`: the pixel limit of the machine.
+def limit_with_cpu(photos: Sequence[bytes], processes: int) -> tuple[float, float]:
+    """analyse() on every photo in a bare process pool of `processes`: the pixel limit of the machine
+    (images/s), and the mean CPU milliseconds one analyse() took there.
 
     The results cross back to this process (as the pool's replies do), but nothing is stored or recorded.
     """
-    return limit_with_cpu(photos, processes)[0]
-
-
-def limit_with_cpu(photos: Sequence[bytes], processes: int) -> tuple[float, float]:
-    """The limit (images/s) and the mean CPU milliseconds one analyse() took in the bare pool."""
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         list(pool.map(_analysed_bytes, photos[:processes]))  # warm-up: children started, imports done

@@ -53,26 +53,17 @@ def blob_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class RecordingBlobStore:
-    """A BlobStore that records keys in the ledger before writing (GC race rule)."""
+class ForwardingBlobStore:
+    """A blob store in front of another: everything but the writes goes straight to `inner`. Subclasses
+    say what they add to `put_all`."""
 
-    def __init__(self, inner: BlobStore, ledger: BlobLedger) -> None:
+    def __init__(self, inner: BlobStore) -> None:
         self._inner = inner
-        self._ledger = ledger
 
     async def put(self, data: bytes) -> str:
-        await self._ledger.record([blob_key(data)])
-        return await self._inner.put(data)
+        return (await self.put_all([data]))[0]
 
     async def put_all(self, blobs: Sequence[bytes], keys: Sequence[str] | None = None) -> list[str]:
-        if not blobs:
-            return []
-        if keys is None:
-            # Hashed once here, off the event loop (hashlib releases the GIL: a 4 MB original is 3 ms of
-            # CPU), and handed down so the store does not hash again. Not the pixel process's sha256: a
-            # hostile image that took over its process could name another tenant's key.
-            keys = await asyncio.to_thread(lambda: [blob_key(data) for data in blobs])
-        await self._ledger.record(sorted(set(keys)))
         return await self._inner.put_all(blobs, keys)
 
     async def exists(self, key: str) -> bool:
@@ -89,6 +80,25 @@ class RecordingBlobStore:
 
     async def check(self) -> None:
         await self._inner.check()
+
+
+class RecordingBlobStore(ForwardingBlobStore):
+    """A BlobStore that records keys in the ledger before writing (GC race rule)."""
+
+    def __init__(self, inner: BlobStore, ledger: BlobLedger) -> None:
+        super().__init__(inner)
+        self._ledger = ledger
+
+    async def put_all(self, blobs: Sequence[bytes], keys: Sequence[str] | None = None) -> list[str]:
+        if not blobs:
+            return []
+        if keys is None:
+            # Hashed once here, off the event loop (hashlib releases the GIL: a 4 MB original is 3 ms of
+            # CPU), and handed down so the store does not hash again. Not the pixel process's sha256: a
+            # hostile image that took over its process could name another tenant's key.
+            keys = await asyncio.to_thread(lambda: [blob_key(data) for data in blobs])
+        await self._ledger.record(sorted(set(keys)))
+        return await self._inner.put_all(blobs, keys)
 
 
 async def collect_blobs(ledger: BlobLedger, blobs: BlobStore, grace_seconds: float, limit: int) -> int:

@@ -10,23 +10,20 @@ turn, and batches grow only while a write is already in flight."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-from pixport.blobs.base import BlobStore
+from pixport.domain.blob_records import BlobStore, ForwardingBlobStore
 from pixport.runtime.coalesce import Coalescer
 
 _Put = tuple[Sequence[bytes], Sequence[str]]
 
 
-class CoalescedBlobWrites:
+class CoalescedBlobWrites(ForwardingBlobStore):
     """A BlobStore whose concurrent `put_all`s (with their keys) share one `put_all` of the inner store."""
 
     def __init__(self, inner: BlobStore) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._puts: Coalescer[_Put, list[str]] = Coalescer(self._put_together, name="blob-writes")
-
-    async def put(self, data: bytes) -> str:
-        return (await self.put_all([data]))[0]
 
     async def put_all(self, blobs: Sequence[bytes], keys: Sequence[str] | None = None) -> list[str]:
         if not blobs:
@@ -44,19 +41,3 @@ class CoalescedBlobWrites:
                 union.setdefault(key, data)
         await self._inner.put_all(list(union.values()), list(union))
         return [list(keys) for _blobs, keys in batch]
-
-    async def exists(self, key: str) -> bool:
-        return await self._inner.exists(key)
-
-    def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
-        return self._inner.read_chunks(key, chunk_size)
-
-    async def delete(self, key: str) -> None:
-        await self._inner.delete(key)
-
-    async def sweep_temporary(self, older_than_seconds: float) -> int:
-        return await self._inner.sweep_temporary(older_than_seconds)
-
-    async def check(self) -> None:
-        await self._inner.check()
-
