@@ -8,6 +8,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pixport import blobs
@@ -230,3 +231,32 @@ async def test_the_recording_store_hashes_each_blob_once_and_the_file_store_trus
     assert recorded == [sorted(set(keys))]
     assert [await read(store, key) for key in keys] == originals
     assert len(files(store.root)) == 2
+
+
+@pytest.mark.parametrize(("sizes", "hops"), [((4000, 2800, 1500), 0), ((200 * 1024, 100 * 1024), 1)])
+async def test_small_puts_are_hashed_on_the_loop_and_large_ones_in_a_thread(
+    store: FileBlobStore, monkeypatch: pytest.MonkeyPatch, sizes: tuple[int, ...], hops: int
+) -> None:
+    from pixport.domain import blob_records
+
+    threads: list[object] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counted(function: Any, *args: Any) -> Any:
+        threads.append(function)
+        return await real_to_thread(function, *args)
+
+    class Ledger:
+        async def record(self, keys: list[str]) -> None:
+            return None
+
+        async def collect(self, grace_seconds: float, limit: int, delete: object) -> list[str]:
+            return []
+
+    monkeypatch.setattr(blob_records.asyncio, "to_thread", counted)
+    originals = [bytes([index]) * size for index, size in enumerate(sizes)]
+    keys = await blob_records.RecordingBlobStore(store, Ledger()).put_all(originals)
+    assert keys == [hashlib.sha256(data).hexdigest() for data in originals]
+    # The hashing hop only: the file store's own write goes through the same asyncio.to_thread.
+    assert len(threads) == hops + 1
+    assert [await read(store, key) for key in keys] == originals
