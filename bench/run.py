@@ -56,6 +56,11 @@ ONLY = OVERHEAD | {"photos"}
 EDGE_CONCURRENCY = 8
 
 
+def pixel_processes() -> int:
+    """The worker's pixel pool size (as `pixport up` chooses it): the bare limit runs a pool of the same."""
+    return int(os.environ.get("PIXPORT_PIXEL_PROCESSES") or os.cpu_count() or 2)
+
+
 _STARTED = time.perf_counter()
 
 
@@ -140,7 +145,7 @@ async def photo_figures(bench: Bench, jpegs: list[bytes], limit_before: tuple[fl
     run = await bench.run_job(bench.serve("photos", measured, "image/jpeg"))
     # The limit again, right after, with the stack idle: on a shared machine the load drifts, and the
     # ratio should compare the import with the limit measured under the same background.
-    processes = int(os.environ.get("PIXPORT_PIXEL_PROCESSES") or os.cpu_count() or 2)
+    processes = pixel_processes()
     limit_after, bare_cpu_after = await asyncio.to_thread(limit_with_cpu, measured, processes)
     side_by_side = (limit + limit_after) / 2
     figures["limit_images_per_s_after_import"] = limit_after
@@ -205,7 +210,7 @@ def scale_figures(quick: bool) -> dict[str, Any]:
 def run(quick: bool) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     started = time.perf_counter()
-    processes = int(os.environ.get("PIXPORT_PIXEL_PROCESSES") or os.cpu_count() or 2)
+    processes = pixel_processes()
     results: dict[str, Any] = {"quick": quick, "plan": asdict(plan), "pixel_processes": processes}
     jpegs = photos(plan.photos + WARM_UP, plan.bases, say=say)
 
@@ -249,7 +254,7 @@ def run_only(quick: bool, only: frozenset[str], rounds: int) -> dict[str, Any]:
     limit = (0.0, 0.0)
     if "photos" in only:
         jpegs = photos(plan.photos + WARM_UP, plan.bases, say=say)
-        processes = int(os.environ.get("PIXPORT_PIXEL_PROCESSES") or os.cpu_count() or 2)
+        processes = pixel_processes()
         say(f"the limit: analyse() in a bare pool of {processes} processes, {plan.photos} photos")
         limit = limit_with_cpu(jpegs[WARM_UP:], processes)
         results["limit_images_per_s"] = limit[0]

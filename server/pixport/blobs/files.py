@@ -27,8 +27,7 @@ class FileBlobStore:
         self._root = str(root)
 
     def _path(self, key: str) -> Path:
-        valid_key(key)
-        return self.root / key[:2] / key[2:4] / key
+        return Path(self._file(key))
 
     async def put(self, data: bytes) -> str:
         return (await self.put_all([data]))[0]

@@ -55,6 +55,10 @@ def blob_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _keys_of(blobs: Sequence[bytes]) -> list[str]:
+    return [blob_key(data) for data in blobs]
+
+
 class ForwardingBlobStore:
     """A blob store in front of another: everything but the writes goes straight to `inner`. Subclasses
     say what they add to `put_all`."""
@@ -101,9 +105,9 @@ class RecordingBlobStore(ForwardingBlobStore):
             # ones on it, where the hash (~30 us for a small image's four) costs less than the hop to a
             # thread and back (~200 us of CPU).
             if sum(len(data) for data in blobs) <= HASH_ON_LOOP_BYTES:
-                keys = [blob_key(data) for data in blobs]
+                keys = _keys_of(blobs)
             else:
-                keys = await asyncio.to_thread(lambda: [blob_key(data) for data in blobs])
+                keys = await asyncio.to_thread(_keys_of, blobs)
         await self._ledger.record(sorted(set(keys)))
         return await self._inner.put_all(blobs, keys)
 
