@@ -4,6 +4,8 @@ PIXPORT_BLOB_URL selection."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import hashlib
 import os
 import time
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 from pixport import blobs
 from pixport.blobs import BlobNotFound, BlobStoreUnavailable, FileBlobStore
-from pixport.blobs.files import TEMPORARY_PREFIX
+from pixport.blobs.files import DIRECT_MIN_BYTES, TEMPORARY_PREFIX
 from pixport.observability.metrics import BLOB_BYTES_WRITTEN
 
 
@@ -260,3 +262,76 @@ async def test_small_puts_are_hashed_on_the_loop_and_large_ones_in_a_thread(
     # The hashing hop only: the file store's own write goes through the same asyncio.to_thread.
     assert len(threads) == hops + 1
     assert [await read(store, key) for key in keys] == originals
+
+
+# Around the block size and the aligned buffer's size: below the direct threshold, exactly aligned, one
+# byte over (a one-byte buffered tail), larger than one buffer with a partial last block.
+DIRECT_SIZES = [DIRECT_MIN_BYTES - 1, DIRECT_MIN_BYTES, DIRECT_MIN_BYTES + 1, 3 * 1024 * 1024 + 4097]
+
+
+@pytest.mark.parametrize("size", DIRECT_SIZES)
+async def test_large_blobs_are_written_around_the_page_cache_and_read_back_whole(
+    store: FileBlobStore, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    direct: list[int] = []
+    real_fcntl = fcntl.fcntl
+
+    def spy(descriptor: int, command: int, argument: int = 0) -> Any:
+        if command == fcntl.F_SETFL and argument & os.O_DIRECT:
+            direct.append(descriptor)
+        return real_fcntl(descriptor, command, argument)
+
+    monkeypatch.setattr(fcntl, "fcntl", spy)
+    data = os.urandom(size)
+    key = await store.put(data)
+    assert await read(store, key) == data
+    assert (store.root / key[:2] / key[2:4] / key).stat().st_size == size
+    assert len(direct) == (1 if size >= DIRECT_MIN_BYTES else 0)
+
+
+@pytest.mark.parametrize("refused_at", ["fcntl", "write"])
+async def test_a_file_system_without_direct_writes_gets_buffered_ones(
+    store: FileBlobStore, monkeypatch: pytest.MonkeyPatch, refused_at: str
+) -> None:
+    """tmpfs before Linux 6.6 refuses O_DIRECT when it is set, some devices only at the first write."""
+    real_fcntl, real_write = fcntl.fcntl, os.write
+    direct: set[int] = set()
+
+    def refusing_fcntl(descriptor: int, command: int, argument: int = 0) -> Any:
+        if command == fcntl.F_SETFL and argument & os.O_DIRECT:
+            if refused_at == "fcntl":
+                raise OSError(errno.EINVAL, "Invalid argument")
+            direct.add(descriptor)
+        elif command == fcntl.F_SETFL:
+            direct.discard(descriptor)
+        return real_fcntl(descriptor, command, argument)
+
+    def refusing_write(descriptor: int, data: Any) -> int:
+        if descriptor in direct:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr(fcntl, "fcntl", refusing_fcntl)
+    monkeypatch.setattr(os, "write", refusing_write)
+    data = [os.urandom(DIRECT_MIN_BYTES + 10), os.urandom(2 * DIRECT_MIN_BYTES)]
+    keys = await store.put_all(data)
+    assert [await read(store, key) for key in keys] == data
+
+
+async def test_a_failing_direct_write_fails_the_put_and_leaves_no_blob(
+    store: FileBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    writes = 0
+
+    def failing_second_write(descriptor: int, data: Any) -> int:
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr(os, "write", failing_second_write)
+    with pytest.raises(OSError, match="No space"):
+        await store.put(os.urandom(3 * 1024 * 1024))
+    assert files(store.root) == []

@@ -15,7 +15,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from pixport.fetch.errors import EgressRefused, FetchError, format_seconds, format_size, translate, with_context
-from pixport.fetch.limits import MAX_FIELD_SIZE, MAX_HEADERS, MAX_LINE_SIZE, READ_CHUNK, FetchLimits
+from pixport.fetch.limits import BODY_BUFFER, MAX_FIELD_SIZE, MAX_HEADERS, MAX_LINE_SIZE, READ_CHUNK, FetchLimits
 from pixport.fetch.policy import EgressPolicy
 from pixport.fetch.resolver import GuardedResolver, guarded_socket_factory
 from pixport.fetch.urls import literal_ip, origin, to_yarl, validate_url
@@ -119,7 +119,7 @@ class Fetcher:
                 auto_decompress=True,
                 timeout=aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect),
                 headers={"User-Agent": self._user_agent},
-                read_bufsize=READ_CHUNK,
+                read_bufsize=BODY_BUFFER,
                 max_line_size=MAX_LINE_SIZE,
                 max_field_size=MAX_FIELD_SIZE,
                 max_headers=MAX_HEADERS,
@@ -205,12 +205,15 @@ class Fetcher:
         if declared is not None and declared > limit:
             resp.close()
             raise too_large
-        # The chunks are kept as they come and joined once at the end: each byte is copied once (a
-        # bytearray grown chunk by chunk, then turned into bytes, copied every body twice).
+        # The chunks are kept as they come (as the socket delivered them, not cut to a size, which copies
+        # them) and joined once at the end (a bytearray grown chunk by chunk, then turned into bytes,
+        # copied every body twice).
         chunks: list[bytes] = []
         size = 0
-        # Counted after decoding: aiohttp inflates gzip/deflate incrementally, at most a chunk at a time.
-        async for chunk in resp.content.iter_chunked(READ_CHUNK):
+        # Counted after decoding: aiohttp inflates gzip/deflate incrementally, at most BODY_BUFFER at a
+        # time, and buffers at most twice that before it stops reading: a hostile body overshoots the
+        # limit by a few megabytes at most before it is refused.
+        async for chunk in resp.content.iter_any():
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:

@@ -8,7 +8,11 @@ from dataclasses import dataclass
 MAX_LINE_SIZE = 8190  # status line and each header line, bytes
 MAX_FIELD_SIZE = 8190  # one header field, bytes
 MAX_HEADERS = 128  # number of response header fields
-READ_CHUNK = 64 * 1024
+READ_CHUNK = 64 * 1024  # the most a small bounded answer (a token response) is read at a time
+# How much of a response body the connection buffers before it stops reading the socket. Image bodies are
+# megabytes: at 64 KiB the socket was paused and resumed several times per body, and each 256 KiB read of
+# the event loop was sliced into four copies before the body was joined.
+BODY_BUFFER = 1024 * 1024
 
 
 @dataclass(frozen=True)
