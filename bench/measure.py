@@ -62,6 +62,20 @@ def limit_with_cpu(photos: Sequence[bytes], processes: int) -> tuple[float, floa
     return images_per_s, round(1000 * sum(cpu) / len(cpu), 2)
 
 
+def file_create_us(directory: Path, files: int = 256) -> float:
+    """Microseconds to create one empty file in a new directory, every 16th file in a new subdirectory
+    (the shape of a blob store filling up). The files are left for the caller's cleanup: deleting them
+    here would make the next probe slower (see bench.run.settle_file_system)."""
+    directory.mkdir(parents=True)
+    started = time.perf_counter()
+    for index in range(files):
+        folder = directory / f"{index // 16:02x}"
+        if index % 16 == 0:
+            folder.mkdir()
+        os.close(os.open(folder / f"{index:04x}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    return round((time.perf_counter() - started) / files * 1e6, 1)
+
+
 def children(pid: int) -> list[int]:
     """Direct children of `pid` (from /proc/<pid>/task/*/children)."""
     found: list[int] = []

@@ -18,13 +18,13 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import pixel_bench
-from bench.measure import latency_summary, limit_with_cpu
+from bench.measure import file_create_us, latency_summary, limit_with_cpu
 from bench.photos import photos, small_pngs
 from bench.system import Bench
 
@@ -33,7 +33,8 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Plan:
-    photos: int  # distinct 12-MP JPEGs imported (and analysed for the limit)
+    photos: int  # distinct 12-MP JPEGs imported in each round (and analysed for the limit after it)
+    photo_rounds: int  # imports of `photos` new photos, each between two measurements of the limit
     bases: int  # drawn photos the others are derived from
     speedup_images: int
     speedup_rounds: int
@@ -46,14 +47,17 @@ class Plan:
     submits: int  # 1,000-image batches accepted (and cancelled)
 
 
-FULL = Plan(photos=200, bases=4, speedup_images=4, speedup_rounds=5, rss_images=5000, dead_links=1000,
+FULL = Plan(photos=200, photo_rounds=3, bases=4, speedup_images=4, speedup_rounds=5, rss_images=5000, dead_links=1000,
             small_images=1000, event_images=300, edge_requests=500, edge_rounds=11, submits=20)
-QUICK = Plan(photos=100, bases=2, speedup_images=2, speedup_rounds=2, rss_images=300, dead_links=1000,
+QUICK = Plan(photos=100, photo_rounds=3, bases=2, speedup_images=2, speedup_rounds=2, rss_images=100, dead_links=1000,
              small_images=1000, event_images=200, edge_requests=150, edge_rounds=7, submits=5)
 WARM_UP = 4
 OVERHEAD = frozenset({"dead_links", "small_images", "events"})
 ONLY = OVERHEAD | {"photos"}
 EDGE_CONCURRENCY = 8
+FS_QUIET_US = 60.0  # creating one file (and every 16th a directory): ~17 us quiet, 150-400 us unsettled
+SETTLE_SECONDS = 150.0
+SETTLE_STEP_SECONDS = 10.0
 
 
 def pixel_processes() -> int:
@@ -132,38 +136,78 @@ def explain_ratio(cpu: dict[str, Any], bare_cpu_ms: float) -> dict[str, float]:
     return factors
 
 
-async def photo_figures(bench: Bench, jpegs: list[bytes], limit_before: tuple[float, float]) -> dict[str, Any]:
-    """The photos imported end to end, against the bare pixel limit measured before and right after
-    (`limit_before`: images/s and CPU ms per analyse(), from `limit_with_cpu`)."""
-    figures: dict[str, Any] = {}
-    limit, bare_cpu_before = limit_before
-    warm_up, measured = jpegs[:WARM_UP], jpegs[WARM_UP:]
+def round_ratios(imports: Sequence[float], limits: Sequence[float]) -> list[float]:
+    """Each import's rate over the mean of the limits measured just before and just after it (on a shared
+    machine the speed drifts by 10-20 % within minutes: only a limit taken beside an import compares)."""
+    if len(limits) != len(imports) + 1:
+        raise ValueError(f"{len(imports)} imports need {len(imports) + 1} limits around them, not {len(limits)}")
+    return [round(rate / ((limits[index] + limits[index + 1]) / 2), 3) for index, rate in enumerate(imports)]
+
+
+def median_round(ratios: Sequence[float]) -> int:
+    """The index of the round whose ratio is the median (the lower middle one for an even count)."""
+    order = sorted(range(len(ratios)), key=lambda index: ratios[index])
+    return order[(len(order) - 1) // 2]
+
+
+async def photo_figures(
+    bench: Bench, jpegs: list[bytes], limit_before: tuple[float, float], plan: Plan
+) -> dict[str, Any]:
+    """The photos imported end to end in `plan.photo_rounds` rounds of `plan.photos` new ones, the bare pixel
+    limit measured before the first and after each (`limit_before`: images/s and CPU ms per analyse(), from
+    `limit_with_cpu`, on the first round's photos). `import_vs_limit` is the median round's ratio."""
+    warm_up = jpegs[:WARM_UP]
     say("warm-up import (pixel processes start, caches fill)")
     await bench.run_job(bench.serve("warm", warm_up, "image/jpeg"))
-
-    say(f"importing {len(measured)} distinct 12-MP JPEGs end to end")
-    run = await bench.run_job(bench.serve("photos", measured, "image/jpeg"))
-    # The limit again, right after, with the stack idle: on a shared machine the load drifts, and the
-    # ratio should compare the import with the limit measured under the same background.
     processes = pixel_processes()
-    limit_after, bare_cpu_after = await asyncio.to_thread(limit_with_cpu, measured, processes)
-    side_by_side = (limit + limit_after) / 2
-    figures["limit_images_per_s_after_import"] = limit_after
-    figures["import_images_per_s"] = run.per_second
-    figures["import_vs_limit"] = round(run.per_second / side_by_side, 3)
-    figures["import_counts"] = run.counts
-    figures["import_cpu"] = run.cpu
-    figures["import_vs_limit_explained"] = explain_ratio(run.cpu, round((bare_cpu_before + bare_cpu_after) / 2, 2))
-    say(f"  {run.per_second} images/s ({figures['import_vs_limit']} of the limit: {limit} before, "
-        f"{limit_after} after), {run.counts}")
+    limits, bare_cpu = [limit_before[0]], [limit_before[1]]
+    rounds: list[dict[str, Any]] = []
+    for number in range(plan.photo_rounds):
+        photos_of_round = round_photos(jpegs, plan, number)
+        say(f"round {number + 1}/{plan.photo_rounds}: importing {len(photos_of_round)} distinct 12-MP JPEGs end to end")
+        run = await bench.run_job(bench.serve(f"photos{number}", photos_of_round, "image/jpeg"))
+        # The limit again, right after, with the stack idle, on the photos just imported.
+        limit_after, cpu_after = await asyncio.to_thread(limit_with_cpu, photos_of_round, processes)
+        limits.append(limit_after)
+        bare_cpu.append(cpu_after)
+        ratio = round_ratios([run.per_second], limits[-2:])[0]
+        rounds.append({
+            "import_images_per_s": run.per_second, "import_vs_limit": ratio, "limit_before": limits[-2],
+            "limit_after": limit_after, "counts": run.counts, "cpu": run.cpu,
+            "explained": explain_ratio(run.cpu, round((bare_cpu[-2] + cpu_after) / 2, 2)),
+        })
+        say(f"  {run.per_second} images/s ({ratio} of the limit: {limits[-2]} before, {limit_after} after), "
+            f"{run.counts}")
+    middle = rounds[median_round([entry["import_vs_limit"] for entry in rounds])]
+    figures: dict[str, Any] = {
+        "import_vs_limit": middle["import_vs_limit"],
+        "import_images_per_s": middle["import_images_per_s"],
+        "limit_images_per_s_after_import": middle["limit_after"],
+        "import_counts": middle["counts"],
+        "import_cpu": middle["cpu"],
+        "import_vs_limit_explained": middle["explained"],
+        "import_rounds": [{
+            **{key: entry[key] for key in ("import_images_per_s", "import_vs_limit", "limit_before", "limit_after")},
+            "cpu_ms_per_item": entry["cpu"].get("cpu_ms_per_item"), "explained": entry["explained"]["product"],
+        } for entry in rounds],
+        "limits_images_per_s": limits,
+    }
+    say(f"  import_vs_limit {figures['import_vs_limit']} (median of rounds "
+        f"{[entry['import_vs_limit'] for entry in rounds]})")
     return figures
+
+
+def round_photos(jpegs: Sequence[bytes], plan: Plan, number: int) -> list[bytes]:
+    """The distinct photos of round `number` (after the warm-up ones)."""
+    start = WARM_UP + number * plan.photos
+    return list(jpegs[start:start + plan.photos])
 
 
 async def system_figures(
     bench: Bench, plan: Plan, jpegs: list[bytes], limit: tuple[float, float]
 ) -> dict[str, Any]:
-    figures = await photo_figures(bench, jpegs, limit)
-    measured = jpegs[WARM_UP:]
+    figures = await photo_figures(bench, jpegs, limit, plan)
+    measured = round_photos(jpegs, plan, 0)
 
     figures.update(await overhead_figures(bench, plan))
 
@@ -185,7 +229,7 @@ async def system_figures(
     peak, done = before, 0
     while done < plan.rss_images:
         size = min(1000, plan.rss_images - done, len(measured) * 5)
-        urls = [bench.origin.url(f"/photos/{(done + index) % len(measured)}") for index in range(size)]
+        urls = [bench.origin.url(f"/photos0/{(done + index) % len(measured)}") for index in range(size)]
         await bench.run_job(urls)
         done += size
         peak = max(peak, bench.worker_rss())
@@ -195,6 +239,30 @@ async def system_figures(
                                 "peak": round(peak / MB, 1), "images": plan.rss_images}
     say(f"  {figures['worker_rss_growth_mb']} MB growth ({figures['worker_rss_mb']})")
     await bench.close()
+    return figures
+
+
+def settle_file_system(
+    probe: Path, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic
+) -> dict[str, Any]:
+    """Wait (up to SETTLE_SECONDS) until creating a file costs what it costs on a quiet file system.
+
+    ext4 without a journal (this machine's root) walks past every inode freed in the last minute or two
+    each time it allocates one: after another program deleted a large tree (a test suite's temp dirs, a
+    previous bench's data dir, pip's build dirs) every file and directory pixport creates costs 10-25 times
+    more (150-400 us instead of ~17), for 90-150 s. That is the file system's state, not pixport's cost, so
+    the bench waits it out and reports what it found and how long it waited."""
+    figures = {"fs_create_us": file_create_us(probe / "0"), "fs_settle_wait_s": 0.0}
+    started = clock()
+    while figures["fs_create_us"] > FS_QUIET_US and clock() - started < SETTLE_SECONDS:
+        if figures["fs_settle_wait_s"] == 0.0:
+            say(f"creating a file costs {figures['fs_create_us']} us (quiet: under {FS_QUIET_US}): the file "
+                f"system is still reclaiming recently deleted inodes; waiting up to {SETTLE_SECONDS} s")
+        sleep(SETTLE_STEP_SECONDS)
+        figures["fs_settle_wait_s"] = round(clock() - started, 1)
+        figures["fs_create_us"] = file_create_us(probe / str(figures["fs_settle_wait_s"]))
+    if figures["fs_settle_wait_s"]:
+        say(f"  {figures['fs_create_us']} us per file after {figures['fs_settle_wait_s']} s")
     return figures
 
 
@@ -212,19 +280,19 @@ def run(quick: bool) -> dict[str, Any]:
     started = time.perf_counter()
     processes = pixel_processes()
     results: dict[str, Any] = {"quick": quick, "plan": asdict(plan), "pixel_processes": processes}
-    jpegs = photos(plan.photos + WARM_UP, plan.bases, say=say)
+    jpegs = photos(plan.photo_rounds * plan.photos + WARM_UP, plan.bases, say=say)
 
     say(f"pixel pipeline vs naive Pillow ({plan.speedup_images} photos, best of {plan.speedup_rounds})")
     results.update(pipeline_figures(plan, jpegs))
     say(f"  {results['pipeline_speedup_vs_naive']}x")
 
-    say(f"the limit: analyse() in a bare pool of {processes} processes, {plan.photos} photos")
-    limit = limit_with_cpu(jpegs[WARM_UP:], processes)
-    results["limit_images_per_s"] = limit[0]
-    say(f"  {limit[0]} images/s")
-
     with tempfile.TemporaryDirectory(prefix="pixport-bench-") as data_dir:
-        bench = Bench(Path(data_dir))
+        results.update(settle_file_system(Path(data_dir) / "probe"))
+        say(f"the limit: analyse() in a bare pool of {processes} processes, {plan.photos} photos")
+        limit = limit_with_cpu(round_photos(jpegs, plan, 0), processes)
+        results["limit_images_per_s"] = limit[0]
+        say(f"  {limit[0]} images/s")
+        bench = Bench(Path(data_dir) / "stack")
         say("starting the stack (pixport up on free ports)")
         bench.start()
         try:
@@ -240,7 +308,7 @@ def run(quick: bool) -> dict[str, Any]:
     results.update(importlib.import_module("bench.drain").run(quick))
     if quick:
         results["note"] = (f"QUICK: worker memory over {plan.rss_images} images, not 5,000; "
-                           f"{plan.photos} photos; fewer rounds")
+                           f"{plan.photo_rounds} rounds of {plan.photos} photos; fewer rounds elsewhere")
     results["bench_seconds"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -252,20 +320,21 @@ def run_only(quick: bool, only: frozenset[str], rounds: int) -> dict[str, Any]:
     results: dict[str, Any] = {"quick": quick, "only": sorted(only), "rounds": []}
     jpegs: list[bytes] = []
     limit = (0.0, 0.0)
-    if "photos" in only:
-        jpegs = photos(plan.photos + WARM_UP, plan.bases, say=say)
-        processes = pixel_processes()
-        say(f"the limit: analyse() in a bare pool of {processes} processes, {plan.photos} photos")
-        limit = limit_with_cpu(jpegs[WARM_UP:], processes)
-        results["limit_images_per_s"] = limit[0]
     with tempfile.TemporaryDirectory(prefix="pixport-bench-") as data_dir:
-        bench = Bench(Path(data_dir))
+        results.update(settle_file_system(Path(data_dir) / "probe"))
+        if "photos" in only:
+            jpegs = photos(plan.photo_rounds * plan.photos + WARM_UP, plan.bases, say=say)
+            processes = pixel_processes()
+            say(f"the limit: analyse() in a bare pool of {processes} processes, {plan.photos} photos")
+            limit = limit_with_cpu(round_photos(jpegs, plan, 0), processes)
+            results["limit_images_per_s"] = limit[0]
+        bench = Bench(Path(data_dir) / "stack")
         say("starting the stack (pixport up on free ports)")
         bench.start()
         try:
             async def measure() -> None:
                 if jpegs:
-                    results.update(await photo_figures(bench, jpegs, limit))
+                    results.update(await photo_figures(bench, jpegs, limit, plan))
                 else:
                     await bench.run_job(bench.serve("warm", small_pngs(4, seed=999), "image/png"))
                 if only & OVERHEAD:

@@ -4,6 +4,7 @@ is not part of `make test`)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import os
@@ -135,7 +136,53 @@ def test_load_runs_every_request_at_the_concurrency_asked() -> None:
 
 def test_the_plans_ask_for_what_the_issue_says() -> None:
     assert run.QUICK.photos >= 100 and run.FULL.photos >= 100
+    assert run.QUICK.photo_rounds >= 3 and run.FULL.photo_rounds >= 3  # a median that one outlier cannot move
     assert run.FULL.rss_images == 5000
     assert run.QUICK.dead_links == run.FULL.dead_links == 1000
     assert run.QUICK.small_images == run.FULL.small_images == 1000
     assert run.scale_figures(True) is not None
+
+
+def test_each_round_is_compared_with_the_limits_measured_around_it() -> None:
+    assert run.round_ratios([8.0, 9.0, 12.0], [10.0, 10.0, 8.0, 12.0]) == [0.8, 1.0, 1.2]
+    with pytest.raises(ValueError, match="3 imports need 4 limits"):
+        run.round_ratios([8.0, 9.0, 12.0], [10.0, 10.0, 8.0])
+
+
+@pytest.mark.parametrize(("ratios", "middle"), [([0.9], 0), ([0.8, 0.95, 0.85], 2), ([0.7, 0.6], 1),
+                                                 ([0.9, 0.8, 0.85, 0.86], 2)])
+def test_the_reported_round_is_the_median_one(ratios: list[float], middle: int) -> None:
+    assert run.median_round(ratios) == middle
+
+
+def test_rounds_take_their_own_distinct_photos_after_the_warm_up() -> None:
+    jpegs = [bytes([index]) for index in range(run.WARM_UP + 3 * 5)]
+    plan = dataclasses.replace(run.QUICK, photos=5, photo_rounds=3)
+    rounds = [run.round_photos(jpegs, plan, number) for number in range(3)]
+    assert [len(photos_of_round) for photos_of_round in rounds] == [5, 5, 5]
+    assert sorted(photo for photos_of_round in rounds for photo in photos_of_round) == jpegs[run.WARM_UP:]
+
+
+def test_file_creation_is_timed_in_a_new_directory(tmp_path: Path) -> None:
+    assert measure.file_create_us(tmp_path / "probe", files=32) > 0
+    assert len(list((tmp_path / "probe").rglob("*"))) == 32 + 2  # the files and their two folders
+
+
+def test_an_unsettled_file_system_is_waited_for_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readings = iter([400.0, 180.0, 20.0])
+    slept: list[float] = []
+    monkeypatch.setattr(run, "file_create_us", lambda _directory: next(readings))
+    figures = run.settle_file_system(tmp_path, sleep=slept.append)
+    assert figures["fs_create_us"] == 20.0 and len(slept) == 2
+    monkeypatch.setattr(run, "file_create_us", lambda _directory: 15.0)
+    assert run.settle_file_system(tmp_path) == {"fs_create_us": 15.0, "fs_settle_wait_s": 0.0}
+
+
+def test_the_wait_for_the_file_system_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(run, "file_create_us", lambda _directory: 400.0)
+    figures = run.settle_file_system(tmp_path, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds),
+                                     clock=lambda: clock[0])
+    assert figures == {"fs_create_us": 400.0, "fs_settle_wait_s": run.SETTLE_SECONDS}
