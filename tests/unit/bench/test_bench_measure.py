@@ -183,6 +183,6 @@ def test_an_unsettled_file_system_is_waited_for_and_reported(
 def test_the_wait_for_the_file_system_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [0.0]
     monkeypatch.setattr(run, "file_create_us", lambda _directory: 400.0)
-    figures = run.settle_file_system(tmp_path, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds),
+    figures = run.settle_file_system(tmp_path, 60.0, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds),
                                      clock=lambda: clock[0])
-    assert figures == {"fs_create_us": 400.0, "fs_settle_wait_s": run.SETTLE_SECONDS}
+    assert figures == {"fs_create_us": 400.0, "fs_settle_wait_s": 60.0}
