@@ -51,7 +51,9 @@ FULL = Plan(photos=200, photo_rounds=3, bases=4, speedup_images=4, speedup_round
             small_images=1000, event_images=300, edge_requests=500, edge_rounds=11, submits=20)
 QUICK = Plan(photos=100, photo_rounds=3, bases=2, speedup_images=2, speedup_rounds=2, rss_images=100, dead_links=1000,
              small_images=1000, event_images=200, edge_requests=150, edge_rounds=7, submits=5)
-WARM_UP = 4
+# Photos imported before the measured rounds: one per worker slot (PIXPORT_WORKER_CONCURRENCY's default),
+# so the connections, threads and prepared statements every round uses exist before the first is timed.
+WARM_UP = 32
 OVERHEAD = frozenset({"dead_links", "small_images", "events"})
 ONLY = OVERHEAD | {"photos"}
 EDGE_CONCURRENCY = 8
@@ -158,7 +160,7 @@ async def photo_figures(
     limit measured before the first and after each (`limit_before`: images/s and CPU ms per analyse(), from
     `limit_with_cpu`, on the first round's photos). `import_vs_limit` is the median round's ratio."""
     warm_up = jpegs[:WARM_UP]
-    say("warm-up import (pixel processes start, caches fill)")
+    say(f"warm-up import of {len(warm_up)} photos (pixel processes start, connections open, caches fill)")
     await bench.run_job(bench.serve("warm", warm_up, "image/jpeg"))
     processes = pixel_processes()
     limits, bare_cpu = [limit_before[0]], [limit_before[1]]
