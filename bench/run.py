@@ -58,9 +58,9 @@ OVERHEAD = frozenset({"dead_links", "small_images", "events"})
 ONLY = OVERHEAD | {"photos"}
 EDGE_CONCURRENCY = 8
 FS_QUIET_US = 60.0  # creating one file (and every 16th a directory): ~17 us quiet, 150-400 us unsettled
-SETTLE_SECONDS = 150.0  # what a deletion of ~20,000 files took to settle here
-SETTLE_SECONDS_QUICK = 60.0  # QUICK keeps to its 3 minutes and says what it found
-SETTLE_STEP_SECONDS = 10.0
+SETTLE_SECONDS = 150.0  # without the sync, a deletion of ~20,000 files took 90-150 s to settle here
+SETTLE_SECONDS_QUICK = 30.0  # QUICK keeps to its 3 minutes and says what it found
+SETTLE_STEP_SECONDS = 6.0  # ext4 skips inodes freed in the last 5 s even once written back
 
 
 def pixel_processes() -> int:
@@ -247,21 +247,24 @@ async def system_figures(
 
 def settle_file_system(
     probe: Path, limit_s: float = SETTLE_SECONDS, sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] = time.monotonic, sync: Callable[[], None] = os.sync,
 ) -> dict[str, Any]:
     """Wait (up to `limit_s`) until creating a file costs what it costs on a quiet file system.
 
-    ext4 without a journal (this machine's root) walks past every inode freed in the last minute or two
-    each time it allocates one: after another program deleted a large tree (a test suite's temp dirs, a
-    previous bench's data dir, pip's build dirs) every file and directory pixport creates costs 10-25 times
-    more (150-400 us instead of ~17), for 90-150 s. That is the file system's state, not pixport's cost, so
-    the bench waits it out and reports what it found and how long it waited."""
+    ext4 without a journal (this machine's root) checks every free inode it meets against its deletion
+    time and walks past those freed in the last 5 s, or in the last 5 minutes while their inode-table
+    block is dirty (new inodes in the same block make it dirty again): after another program deleted a
+    large tree (a test suite's temp dirs, a previous bench's data dir, pip's build dirs) every file and
+    directory pixport creates costs 5-40 times more (100-800 us instead of ~20) for up to five minutes.
+    That is the file system's state, not pixport's cost: the bench writes dirty blocks back (`sync`),
+    waits, probes again, and reports what it found and how long it waited."""
     figures = {"fs_create_us": file_create_us(probe / "0"), "fs_settle_wait_s": 0.0}
     started = clock()
     while figures["fs_create_us"] > FS_QUIET_US and clock() - started < limit_s:
         if figures["fs_settle_wait_s"] == 0.0:
-            say(f"creating a file costs {figures['fs_create_us']} us (quiet: under {FS_QUIET_US}): the file "
-                f"system is still reclaiming recently deleted inodes; waiting up to {limit_s:g} s")
+            say(f"creating a file costs {figures['fs_create_us']} us (quiet: under {FS_QUIET_US:g}): the file "
+                f"system is still reclaiming recently deleted inodes; syncing and waiting up to {limit_s:g} s")
+        sync()
         sleep(SETTLE_STEP_SECONDS)
         figures["fs_settle_wait_s"] = round(clock() - started, 1)
         figures["fs_create_us"] = file_create_us(probe / str(figures["fs_settle_wait_s"]))

@@ -173,9 +173,10 @@ def test_an_unsettled_file_system_is_waited_for_and_reported(
 ) -> None:
     readings = iter([400.0, 180.0, 20.0])
     slept: list[float] = []
+    synced: list[None] = []
     monkeypatch.setattr(run, "file_create_us", lambda _directory: next(readings))
-    figures = run.settle_file_system(tmp_path, sleep=slept.append)
-    assert figures["fs_create_us"] == 20.0 and len(slept) == 2
+    figures = run.settle_file_system(tmp_path, sleep=slept.append, sync=lambda: synced.append(None))
+    assert figures["fs_create_us"] == 20.0 and len(slept) == len(synced) == 2
     monkeypatch.setattr(run, "file_create_us", lambda _directory: 15.0)
     assert run.settle_file_system(tmp_path) == {"fs_create_us": 15.0, "fs_settle_wait_s": 0.0}
 
@@ -184,5 +185,5 @@ def test_the_wait_for_the_file_system_is_bounded(tmp_path: Path, monkeypatch: py
     clock = [0.0]
     monkeypatch.setattr(run, "file_create_us", lambda _directory: 400.0)
     figures = run.settle_file_system(tmp_path, 60.0, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds),
-                                     clock=lambda: clock[0])
+                                     clock=lambda: clock[0], sync=lambda: None)
     assert figures == {"fs_create_us": 400.0, "fs_settle_wait_s": 60.0}
