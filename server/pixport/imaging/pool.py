@@ -321,6 +321,12 @@ def _stop(worker: _Worker) -> None:
 def child_main(conn: Connection, limits: Limits, test_hooks: bool) -> None:
     """A pool child: one image at a time, until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
+    # Pixel work is long, CPU-bound batch work sharing the cores with the latency-bound worker, server and
+    # PostgreSQL. SCHED_BATCH (no privilege needed) tells the scheduler so: a child waking up does not
+    # preempt them, and it is preempted less often in turn. Measured side by side on 2 cores (12 rounds
+    # of 100 photos each): 4 % less CPU per photo in the children (caches kept warm), import_vs_limit
+    # 0.847 -> 0.872 on average; small images and event latency unchanged (docs/performance.md).
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     soft = limits.memory_bytes if hard == resource.RLIM_INFINITY else min(limits.memory_bytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

@@ -51,6 +51,12 @@ async def test_rejections_come_back_with_their_reason(pool: PixelPool) -> None:
     assert await reason_for(pool, b"plain text") == "not an image: the content is not PNG, JPEG, GIF, WebP or SVG"
 
 
+async def test_children_are_scheduled_as_batch_work(pool: PixelPool) -> None:
+    await pool.analyse(GOOD)
+    assert {os.sched_getscheduler(pid) for pid in child_pids(pool)} == {os.SCHED_BATCH}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the worker itself stays interactive
+
+
 async def test_children_run_under_the_address_space_limit(pool: PixelPool) -> None:
     # The hook allocates memory_bytes in one piece: fine on this machine, impossible under RLIMIT_AS.
     assert await reason_for(pool, b"PIXPORT-TEST-OOM") == "image processing ran out of memory"
