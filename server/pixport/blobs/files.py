@@ -181,6 +181,7 @@ DIRECT_MIN_BYTES = 128 * 1024
 _ALIGNMENT = 4096  # of the buffer's address, the file offset and the length (covers every common device)
 _DIRECT_CHUNK = 1 << 20  # the aligned buffer each writing thread keeps: the most a direct write copies at once
 _buffers = threading.local()
+_O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux and the BSDs; elsewhere every blob is written buffered
 
 
 def _write_all(descriptor: int, data: bytes | memoryview) -> None:
@@ -192,9 +193,11 @@ def _write_all(descriptor: int, data: bytes | memoryview) -> None:
 def _write_direct(descriptor: int, data: bytes) -> bool:
     """Write `data` to a new, empty file: its block-aligned part with O_DIRECT through this thread's aligned
     buffer, its last partial block buffered. False (nothing written) where the file system refuses O_DIRECT."""
+    if not _O_DIRECT:
+        return False
     flags = fcntl.fcntl(descriptor, fcntl.F_GETFL)
     try:
-        fcntl.fcntl(descriptor, fcntl.F_SETFL, flags | os.O_DIRECT)
+        fcntl.fcntl(descriptor, fcntl.F_SETFL, flags | _O_DIRECT)
     except OSError as error:
         if error.errno == errno.EINVAL:
             return False

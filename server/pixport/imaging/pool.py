@@ -326,7 +326,8 @@ def child_main(conn: Connection, limits: Limits, test_hooks: bool) -> None:
     # preempt them, and it is preempted less often in turn. Measured side by side on 2 cores (12 rounds
     # of 100 photos each): 4 % less CPU per photo in the children (caches kept warm), import_vs_limit
     # 0.847 -> 0.872 on average; small images and event latency unchanged (docs/performance.md).
-    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    if hasattr(os, "SCHED_BATCH"):  # Linux only
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     soft = limits.memory_bytes if hard == resource.RLIM_INFINITY else min(limits.memory_bytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
