@@ -168,7 +168,7 @@ async def photo_figures(
     for number in range(plan.photo_rounds):
         photos_of_round = round_photos(jpegs, plan, number)
         say(f"round {number + 1}/{plan.photo_rounds}: importing {len(photos_of_round)} distinct 12-MP JPEGs end to end")
-        run = await bench.run_job(bench.serve(f"photos{number}", photos_of_round, "image/jpeg"))
+        run = await bench.run_job(bench.serve(round_prefix(number), photos_of_round, "image/jpeg"))
         # The limit again, right after, with the stack idle, on the photos just imported.
         limit_after, cpu_after = await asyncio.to_thread(limit_with_cpu, photos_of_round, processes)
         limits.append(limit_after)
@@ -198,6 +198,20 @@ async def photo_figures(
     say(f"  import_vs_limit {figures['import_vs_limit']} (median of rounds "
         f"{[entry['import_vs_limit'] for entry in rounds]})")
     return figures
+
+
+def first_limit(jpegs: Sequence[bytes], plan: Plan) -> tuple[float, float]:
+    """The bare limit before the stack starts, on the first round's photos (`limit_with_cpu`)."""
+    processes = pixel_processes()
+    say(f"the limit: analyse() in a bare pool of {processes} processes, {plan.photos} photos")
+    limit = limit_with_cpu(round_photos(jpegs, plan, 0), processes)
+    say(f"  {limit[0]} images/s")
+    return limit
+
+
+def round_prefix(number: int) -> str:
+    """The origin's path prefix of round `number`'s photos."""
+    return f"photos{number}"
 
 
 def round_photos(jpegs: Sequence[bytes], plan: Plan, number: int) -> list[bytes]:
@@ -232,7 +246,8 @@ async def system_figures(
     peak, done = before, 0
     while done < plan.rss_images:
         size = min(1000, plan.rss_images - done, len(measured) * 5)
-        urls = [bench.origin.url(f"/photos0/{(done + index) % len(measured)}") for index in range(size)]
+        # The first round's photos again, as the origin serves them already.
+        urls = [bench.origin.url(f"/{round_prefix(0)}/{(done + index) % len(measured)}") for index in range(size)]
         await bench.run_job(urls)
         done += size
         peak = max(peak, bench.worker_rss())
@@ -295,10 +310,8 @@ def run(quick: bool) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="pixport-bench-") as data_dir:
         results.update(settle_file_system(Path(data_dir) / "probe", SETTLE_SECONDS_QUICK if quick else SETTLE_SECONDS))
-        say(f"the limit: analyse() in a bare pool of {processes} processes, {plan.photos} photos")
-        limit = limit_with_cpu(round_photos(jpegs, plan, 0), processes)
+        limit = first_limit(jpegs, plan)
         results["limit_images_per_s"] = limit[0]
-        say(f"  {limit[0]} images/s")
         bench = Bench(Path(data_dir) / "stack")
         say("starting the stack (pixport up on free ports)")
         bench.start()
@@ -331,9 +344,7 @@ def run_only(quick: bool, only: frozenset[str], rounds: int) -> dict[str, Any]:
         results.update(settle_file_system(Path(data_dir) / "probe", SETTLE_SECONDS_QUICK if quick else SETTLE_SECONDS))
         if "photos" in only:
             jpegs = photos(plan.photo_rounds * plan.photos + WARM_UP, plan.bases, say=say)
-            processes = pixel_processes()
-            say(f"the limit: analyse() in a bare pool of {processes} processes, {plan.photos} photos")
-            limit = limit_with_cpu(round_photos(jpegs, plan, 0), processes)
+            limit = first_limit(jpegs, plan)
             results["limit_images_per_s"] = limit[0]
         bench = Bench(Path(data_dir) / "stack")
         say("starting the stack (pixport up on free ports)")

@@ -296,9 +296,12 @@ async def test_a_file_system_without_direct_writes_gets_buffered_ones(
     """tmpfs before Linux 6.6 refuses O_DIRECT when it is set, some devices only at the first write."""
     real_fcntl, real_write = fcntl.fcntl, os.write
     direct: set[int] = set()
+    attempts = 0
 
     def refusing_fcntl(descriptor: int, command: int, argument: int = 0) -> Any:
+        nonlocal attempts
         if command == fcntl.F_SETFL and argument & os.O_DIRECT:
+            attempts += 1
             if refused_at == "fcntl":
                 raise OSError(errno.EINVAL, "Invalid argument")
             direct.add(descriptor)
@@ -316,6 +319,7 @@ async def test_a_file_system_without_direct_writes_gets_buffered_ones(
     data = [os.urandom(DIRECT_MIN_BYTES + 10), os.urandom(2 * DIRECT_MIN_BYTES)]
     keys = await store.put_all(data)
     assert [await read(store, key) for key in keys] == data
+    assert attempts == 2  # each large blob tried the direct path first, and was written anyway
 
 
 async def test_a_failing_direct_write_fails_the_put_and_leaves_no_blob(
